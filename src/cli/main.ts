@@ -1,0 +1,21 @@
+#!/usr/bin/env node
+import { Command } from 'commander';
+import { readFileSync } from 'node:fs';
+import { registerConfig } from './commands/config.js';
+import { registerNotYet } from './commands/not-yet.js';
+
+const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+
+export function buildProgram(): Command {
+  const program = new Command();
+  program
+    .name('densekit')
+    .description('Dense prediction with BEiT-3 backbones: detection, instance and semantic segmentation')
+    .version(pkg.version, '-V, --version')
+    .showHelpAfterError();
+  registerNotYet(program);
+  registerConfig(program);
+  return program;
+}
+
+await buildProgram().parseAsync(process.argv);

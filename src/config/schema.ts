@@ -1,0 +1,249 @@
+import { z } from 'zod';
+
+/**
+ * The typed shape of every densekit config. Unknown keys are errors (a typo
+ * must never be silently ignored); every field has the reference default so
+ * that a config file only states what differs.
+ */
+
+const positive = z.number().positive();
+const unit = z.number().min(0).max(1);
+
+export const backboneSchema = z
+  .object({
+    /** Preset dimensions: tiny (tests), base 768/12/12, large 1024/24/16, giant 1408/40/16. */
+    size: z.enum(['tiny', 'base', 'large', 'giant']).default('base'),
+    embed_dim: z.number().int().positive().optional(),
+    depth: z.number().int().positive().optional(),
+    num_heads: z.number().int().positive().optional(),
+    ffn_dim: z.number().int().positive().optional(),
+    patch_size: z.number().int().positive().default(16),
+    /** Image size the position table was trained at (its grid is this / patch). */
+    pretrain_img_size: z.number().int().positive().default(224),
+    /** Windowed attention size in tokens; 0 disables windows (plain BEiT-3). */
+    window_size: z.number().int().min(0).default(14),
+    /** Blocks with global attention; default from the size preset. */
+    global_blocks: z.array(z.number().int().min(0)).optional(),
+    use_rel_pos: z.boolean().default(true),
+    drop_path_rate: unit.default(0.1),
+    /** Apply BEiT-3's final encoder LayerNorm to the output map (ViTDet: no). */
+    final_norm: z.boolean().default(false),
+    layernorm_eps: positive.default(1e-5),
+    /** A BEiT-3 .pth (official) or densekit .safetensors to initialise from. */
+    pretrained: z.string().nullable().default(null),
+    freeze_patch_embed: z.boolean().default(false),
+  })
+  .strict();
+
+export const pyramidSchema = z
+  .object({
+    out_channels: z.number().int().positive().default(256),
+    scale_factors: z.array(positive).default([4, 2, 1, 0.5]),
+    /** Add p6 by max-pool kernel 1 stride 2 on the coarsest level. */
+    top_block: z.boolean().default(true),
+    norm_eps: positive.default(1e-6),
+  })
+  .strict();
+
+export const rpnSchema = z
+  .object({
+    anchor_sizes: z.array(positive).default([32, 64, 128, 256, 512]),
+    aspect_ratios: z.array(positive).default([0.5, 1, 2]),
+    num_convs: z.number().int().min(1).default(2),
+    iou_thresholds: z.tuple([unit, unit]).default([0.3, 0.7]),
+    batch_size_per_image: z.number().int().positive().default(256),
+    positive_fraction: unit.default(0.5),
+    pre_nms_topk_train: z.number().int().positive().default(2000),
+    pre_nms_topk_test: z.number().int().positive().default(1000),
+    post_nms_topk_train: z.number().int().positive().default(1000),
+    post_nms_topk_test: z.number().int().positive().default(1000),
+    nms_thresh: unit.default(0.7),
+    min_box_size: z.number().min(0).default(0),
+    loss_weight: z.number().min(0).default(1),
+  })
+  .strict();
+
+export const cascadeSchema = z
+  .object({
+    iou_thresholds: z.array(unit).default([0.5, 0.6, 0.7]),
+    box_reg_weights: z
+      .array(z.tuple([positive, positive, positive, positive]))
+      .default([
+        [10, 10, 5, 5],
+        [20, 20, 10, 10],
+        [30, 30, 15, 15],
+      ]),
+  })
+  .strict();
+
+export const roiHeadsSchema = z
+  .object({
+    num_classes: z.number().int().positive().default(80),
+    batch_size_per_image: z.number().int().positive().default(512),
+    positive_fraction: unit.default(0.25),
+    iou_threshold: unit.default(0.5),
+    box_pooler_resolution: z.number().int().positive().default(7),
+    mask_pooler_resolution: z.number().int().positive().default(14),
+    pooler_sampling_ratio: z.number().int().min(0).default(0),
+    conv_dim: z.number().int().positive().default(256),
+    num_convs: z.number().int().min(0).default(4),
+    fc_dim: z.number().int().positive().default(1024),
+    box_reg_weights: z.tuple([positive, positive, positive, positive]).default([10, 10, 5, 5]),
+    /** Cascade R-CNN stages; null for a plain (Mask) R-CNN box head. */
+    cascade: cascadeSchema.nullable().default(null),
+    mask_on: z.boolean().default(true),
+    mask_num_convs: z.number().int().min(0).default(4),
+    smooth_l1_beta: z.number().min(0).default(0),
+  })
+  .strict();
+
+export const nmsSchema = z
+  .object({
+    /** hard: classic NMS; linear / gaussian: Soft-NMS score decay. */
+    method: z.enum(['hard', 'linear', 'gaussian']).default('hard'),
+    iou_threshold: unit.default(0.5),
+    sigma: positive.default(0.5),
+    min_score: z.number().min(0).default(1e-3),
+    /** Box width convention: 0 = x2-x1 (detectron2, mmcv default); 1 = x2-x1+1 (Soft-NMS authors). */
+    box_offset: z.union([z.literal(0), z.literal(1)]).default(0),
+  })
+  .strict();
+
+export const testSchema = z
+  .object({
+    score_thresh: z.number().min(0).default(0.05),
+    nms: nmsSchema.prefault({}),
+    /** Keep at most this many detections per image; 0 keeps all (EVA's Soft-NMS path). */
+    detections_per_image: z.number().int().min(0).default(100),
+    mask_threshold: unit.default(0.5),
+    /** Multiply scores by the mean mask probability above 0.5 (EVA's "maskness"). */
+    maskness_rescore: z.boolean().default(false),
+  })
+  .strict();
+
+export const detectorSchema = z
+  .object({
+    arch: z.literal('rcnn').default('rcnn'),
+    backbone: backboneSchema.prefault({}),
+    pyramid: pyramidSchema.prefault({}),
+    rpn: rpnSchema.prefault({}),
+    roi_heads: roiHeadsSchema.prefault({}),
+    test: testSchema.prefault({}),
+  })
+  .strict();
+
+export const inputSchema = z
+  .object({
+    /** Square training size (LSJ target) and test longest side. */
+    train_size: z.number().int().positive().default(1024),
+    test_size: z.number().int().positive().default(1024),
+    min_scale: positive.default(0.1),
+    max_scale: positive.default(2.0),
+    flip_prob: unit.default(0.5),
+    pixel_mean: z.tuple([z.number(), z.number(), z.number()]).default([123.675, 116.28, 103.53]),
+    pixel_std: z.tuple([positive, positive, positive]).default([58.395, 57.12, 57.375]),
+    /** Pad batches to this square size (0: pad to the batch's max, divisible by size_divisibility). */
+    square_pad: z.number().int().min(0).default(1024),
+    size_divisibility: z.number().int().positive().default(32),
+  })
+  .strict();
+
+export const datasetSchema = z
+  .object({
+    format: z.enum(['coco']).default('coco'),
+    /** Folder of images. Relative paths resolve against the config file's folder. */
+    images: z.string(),
+    /** COCO-format annotation JSON. */
+    annotations: z.string(),
+    /** Drop images without (non-crowd) annotations in training, as detectron2. */
+    filter_empty: z.boolean().default(true),
+  })
+  .strict();
+
+export const dataSchema = z
+  .object({
+    train: datasetSchema.nullable().default(null),
+    val: datasetSchema.nullable().default(null),
+    /** Images decoded ahead of the training step. */
+    prefetch: z.number().int().min(0).default(4),
+  })
+  .strict();
+
+export const optimizerSchema = z
+  .object({
+    lr: positive.default(1e-4),
+    betas: z.tuple([unit, unit]).default([0.9, 0.999]),
+    eps: positive.default(1e-8),
+    weight_decay: z.number().min(0).default(0.1),
+    /** Layer-wise lr decay over backbone blocks (1 disables). */
+    layer_decay: z.number().positive().max(1).default(1),
+    /** Name patterns (substring match) excluded from weight decay, besides 1-D tensors when `no_decay_1d`. */
+    no_decay_keys: z.array(z.string()).default(['pos_embed', 'cls_token', 'rel_pos']),
+    no_decay_1d: z.boolean().default(true),
+  })
+  .strict();
+
+export const scheduleSchema = z
+  .object({
+    kind: z.enum(['step', 'cosine', 'poly', 'constant']).default('step'),
+    milestones: z.array(z.number().int().positive()).default([]),
+    gamma: positive.default(0.1),
+    power: positive.default(1),
+    min_lr_factor: z.number().min(0).default(0),
+    warmup_iters: z.number().int().min(0).default(250),
+    warmup_factor: z.number().min(0).max(1).default(0.001),
+  })
+  .strict();
+
+export const trainSchema = z
+  .object({
+    max_iter: z.number().int().positive().default(1000),
+    ims_per_batch: z.number().int().positive().default(2),
+    /** Micro-batches accumulated per optimizer step (effective batch = ims_per_batch × this). */
+    accumulate: z.number().int().positive().default(1),
+    optimizer: optimizerSchema.prefault({}),
+    schedule: scheduleSchema.prefault({}),
+    clip_grad_norm: positive.nullable().default(null),
+    checkpoint_period: z.number().int().positive().default(1000),
+    eval_period: z.number().int().min(0).default(0),
+    log_period: z.number().int().positive().default(20),
+    seed: z.number().int().default(0),
+    /** Weights to start from: a .safetensors/.pth path, or `stage:<name>` inside a staged recipe. */
+    load_from: z.string().nullable().default(null),
+  })
+  .strict();
+
+const configBody = {
+  model: detectorSchema.prefault({}),
+  input: inputSchema.prefault({}),
+  data: dataSchema.prefault({}),
+  train: trainSchema.prefault({}),
+  output_dir: z.string().default('out/run'),
+};
+
+export const stageSchema = z.object({ name: z.string().regex(/^[A-Za-z0-9_-]+$/), ...configBody }).strict();
+
+export const configSchema = z
+  .object({
+    ...configBody,
+    /** A staged recipe: each stage is a full config (the top level is its base). */
+    stages: z.array(z.object({ name: z.string() }).passthrough()).default([]),
+  })
+  .strict();
+
+export type BackboneConfig = z.infer<typeof backboneSchema>;
+export type PyramidConfig = z.infer<typeof pyramidSchema>;
+export type RpnConfig = z.infer<typeof rpnSchema>;
+export type RoiHeadsConfig = z.infer<typeof roiHeadsSchema>;
+export type CascadeConfig = z.infer<typeof cascadeSchema>;
+export type NmsConfig = z.infer<typeof nmsSchema>;
+export type TestConfig = z.infer<typeof testSchema>;
+export type DetectorConfig = z.infer<typeof detectorSchema>;
+export type InputConfig = z.infer<typeof inputSchema>;
+export type DatasetConfig = z.infer<typeof datasetSchema>;
+export type DataConfig = z.infer<typeof dataSchema>;
+export type OptimizerConfig = z.infer<typeof optimizerSchema>;
+export type ScheduleConfig = z.infer<typeof scheduleSchema>;
+export type TrainConfig = z.infer<typeof trainSchema>;
+export type DensekitConfig = z.infer<typeof configSchema>;
+export type StageConfig = z.infer<typeof stageSchema>;

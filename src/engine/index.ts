@@ -1,0 +1,16 @@
+export { tf } from './tf.js';
+export type { Tensor } from './tf.js';
+export { initBackend, backendInfo, describeBackend, switchBackend, type BackendInfo, type BackendName } from './backend.js';
+export { Module, ModuleList, type LoadReport, type LoadOptions } from './module.js';
+export { Rng, initRng } from './random.js';
+export { Linear } from './layers/linear.js';
+export { Conv2d } from './layers/conv2d.js';
+export { ConvTranspose2d } from './layers/conv-transpose2d.js';
+export { LayerNorm, ChannelLayerNorm, layerNorm } from './layers/layer-norm.js';
+export { gelu, relu } from './layers/activations.js';
+export { DropPath } from './layers/drop-path.js';
+export { maxPool2d, subsample } from './layers/pooling.js';
+export { dense, batchMatMul } from './ops/dense.js';
+export { conv2d, conv2dTranspose } from './ops/conv2d.js';
+export { depthwiseConv2d } from './ops/depthwise-conv2d.js';
+export { gatherRows } from './ops/gather.js';

@@ -1,0 +1,115 @@
+import { tf, type Tensor } from '../tf.js';
+import { withGradient, type ExplicitPadding } from './custom-grad.js';
+
+/** [top, bottom, left, right] zero padding in pixels. */
+export type Pads = [number, number, number, number];
+
+export function symmetricPads(p: number): Pads {
+  return [p, p, p, p];
+}
+
+function explicit(p: Pads): ExplicitPadding {
+  return [[0, 0], [p[0], p[1]], [p[2], p[3]], [0, 0]];
+}
+
+/** Largest number of scalars one im2col chunk may hold (bounds gradient memory). */
+const IM2COL_CHUNK_ELEMS = 1 << 25;
+
+/**
+ * Gradient of a conv2d (NHWC input x, HWIO filter) with respect to its filter,
+ * computed as im2col + one large matmul per chunk of output rows: wasm has no
+ * `Conv2DBackpropFilter` kernel, and large 2-D matmuls are its fast path.
+ */
+export function conv2dFilterGrad(
+  x: tf.Tensor4D,
+  dy: tf.Tensor4D,
+  filterShape: [number, number, number, number],
+  stride: number,
+  pads: Pads,
+): tf.Tensor4D {
+  return tf.tidy(() => {
+    const [kh, kw, ci, co] = filterShape;
+    const [b, ho, wo] = [dy.shape[0], dy.shape[1], dy.shape[2]];
+    const xp = pads.some((p) => p !== 0) ? tf.pad(x, explicit(pads)) : x;
+    const rowElems = b * wo * kh * kw * ci;
+    const rowsPerChunk = Math.max(1, Math.min(ho, Math.floor(IM2COL_CHUNK_ELEMS / Math.max(rowElems, 1))));
+    let acc: tf.Tensor2D | undefined;
+    for (let r0 = 0; r0 < ho; r0 += rowsPerChunk) {
+      const rows = Math.min(rowsPerChunk, ho - r0);
+      const part: tf.Tensor2D = tf.tidy(() => {
+        const taps: Tensor[] = [];
+        for (let i = 0; i < kh; i++) {
+          for (let j = 0; j < kw; j++) {
+            const y0 = r0 * stride + i;
+            if (stride === 1) {
+              taps.push(tf.slice(xp, [0, y0, j, 0], [b, rows, wo, ci]));
+            } else {
+              taps.push(
+                tf.stridedSlice(xp, [0, y0, j, 0], [b, y0 + (rows - 1) * stride + 1, j + (wo - 1) * stride + 1, ci], [1, stride, stride, 1]),
+              );
+            }
+          }
+        }
+        const cols = (taps.length === 1 ? taps[0]! : tf.stack(taps, 3)).reshape([b * rows * wo, kh * kw * ci]);
+        const g = tf.slice(dy, [0, r0, 0, 0], [b, rows, wo, co]).reshape([b * rows * wo, co]);
+        return tf.matMul(cols.transpose() as tf.Tensor2D, g as tf.Tensor2D);
+      });
+      if (acc === undefined) acc = part;
+      else {
+        const next: tf.Tensor2D = tf.add(acc, part);
+        acc.dispose();
+        part.dispose();
+        acc = next;
+      }
+    }
+    return acc!.reshape([kh, kw, ci, co]) as tf.Tensor4D;
+  });
+}
+
+/**
+ * NHWC conv2d with an HWIO filter, explicit zero padding and a gradient that
+ * works on every backend (the filter gradient goes through `conv2dFilterGrad`).
+ */
+export function conv2d(x: tf.Tensor4D, w: tf.Tensor4D, stride = 1, pads: Pads = [0, 0, 0, 0]): tf.Tensor4D {
+  return withGradient([x, w], ([xi, wi], save) => {
+    save([xi!, wi!]);
+    return {
+      value: tf.conv2d(xi as tf.Tensor4D, wi as tf.Tensor4D, stride, explicit(pads)),
+      gradFunc: (dy, saved) => {
+        const [xs, ws] = saved as [tf.Tensor4D, tf.Tensor4D];
+        const g = dy as tf.Tensor4D;
+        const dx = tf.conv2dTranspose(g, ws, xs.shape, stride, explicit(pads) as unknown as number);
+        const dw = conv2dFilterGrad(xs, g, ws.shape, stride, pads);
+        return [dx, dw];
+      },
+    };
+  }) as tf.Tensor4D;
+}
+
+/**
+ * Transposed conv2d (NHWC input, filter [kh, kw, out, in] as tfjs'
+ * conv2dTranspose) for the general case, with a backend-independent
+ * gradient: it is the adjoint of a conv2d, so dx is that conv and the filter
+ * gradient is the conv's filter gradient with the roles of x and dy swapped.
+ */
+export function conv2dTranspose(
+  x: tf.Tensor4D,
+  w: tf.Tensor4D,
+  outShape: [number, number, number, number],
+  stride: number,
+  pads: Pads,
+): tf.Tensor4D {
+  return withGradient([x, w], ([xi, wi], save) => {
+    save([xi!, wi!]);
+    return {
+      value: tf.conv2dTranspose(xi as tf.Tensor4D, wi as tf.Tensor4D, outShape, stride, explicit(pads) as unknown as number),
+      gradFunc: (dy, saved) => {
+        const [xs, ws] = saved as [tf.Tensor4D, tf.Tensor4D];
+        const g = dy as tf.Tensor4D;
+        const dx = tf.conv2d(g, ws, stride, explicit(pads));
+        const dw = conv2dFilterGrad(g, xs, ws.shape, stride, pads);
+        return [dx, dw];
+      },
+    };
+  }) as tf.Tensor4D;
+}

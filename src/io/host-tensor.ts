@@ -1,0 +1,122 @@
+import { tf, type Tensor } from '../engine/tf.js';
+
+/** Element types densekit reads and writes in checkpoint files. */
+export type HostDType = 'float32' | 'float64' | 'float16' | 'bfloat16' | 'int64' | 'int32' | 'int16' | 'int8' | 'uint8' | 'bool';
+
+export type HostArray = Float32Array | Float64Array | Uint16Array | BigInt64Array | Int32Array | Int16Array | Int8Array | Uint8Array;
+
+/** A tensor in host memory, as read from or written to a file. Row-major. */
+export interface HostTensor {
+  dtype: HostDType;
+  shape: number[];
+  /** float16/bfloat16 are kept as their raw 16-bit patterns. */
+  data: HostArray;
+}
+
+export function numel(shape: readonly number[]): number {
+  return shape.reduce((a, b) => a * b, 1);
+}
+
+export const BYTES_PER_ELEMENT: Record<HostDType, number> = {
+  float32: 4,
+  float64: 8,
+  float16: 2,
+  bfloat16: 2,
+  int64: 8,
+  int32: 4,
+  int16: 2,
+  int8: 1,
+  uint8: 1,
+  bool: 1,
+};
+
+/** View little-endian bytes as a typed array of `dtype` (copies to get alignment). */
+export function typedFromBytes(dtype: HostDType, bytes: Uint8Array): HostArray {
+  const copy = new Uint8Array(bytes.byteLength);
+  copy.set(bytes);
+  const buf = copy.buffer;
+  switch (dtype) {
+    case 'float32':
+      return new Float32Array(buf);
+    case 'float64':
+      return new Float64Array(buf);
+    case 'float16':
+    case 'bfloat16':
+      return new Uint16Array(buf);
+    case 'int64':
+      return new BigInt64Array(buf);
+    case 'int32':
+      return new Int32Array(buf);
+    case 'int16':
+      return new Int16Array(buf);
+    case 'int8':
+      return new Int8Array(buf);
+    case 'uint8':
+    case 'bool':
+      return copy;
+  }
+}
+
+function halfToFloat(h: number): number {
+  const s = h & 0x8000 ? -1 : 1;
+  const e = (h >> 10) & 0x1f;
+  const f = h & 0x3ff;
+  if (e === 0) return s * 2 ** -14 * (f / 1024);
+  if (e === 31) return f ? NaN : s * Infinity;
+  return s * 2 ** (e - 15) * (1 + f / 1024);
+}
+
+/** The values of a host tensor as float32 (floats) or int32 (integers, range-checked). */
+export function toNumeric(t: HostTensor, name = 'tensor'): Float32Array | Int32Array {
+  const d = t.data;
+  switch (t.dtype) {
+    case 'float32':
+      return d as Float32Array;
+    case 'float64':
+      return Float32Array.from(d as Float64Array);
+    case 'float16': {
+      const src = d as Uint16Array;
+      const out = new Float32Array(src.length);
+      for (let i = 0; i < src.length; i++) out[i] = halfToFloat(src[i]!);
+      return out;
+    }
+    case 'bfloat16': {
+      const src = d as Uint16Array;
+      const u = new Uint32Array(src.length);
+      for (let i = 0; i < src.length; i++) u[i] = src[i]! << 16;
+      return new Float32Array(u.buffer);
+    }
+    case 'int64': {
+      const src = d as BigInt64Array;
+      const out = new Int32Array(src.length);
+      for (let i = 0; i < src.length; i++) {
+        const v = src[i]!;
+        if (v > 2147483647n || v < -2147483648n) throw new Error(`${name}: int64 value ${v} does not fit int32`);
+        out[i] = Number(v);
+      }
+      return out;
+    }
+    case 'int32':
+      return d as Int32Array;
+    case 'int16':
+    case 'int8':
+    case 'uint8':
+    case 'bool':
+      return Int32Array.from(d as Int16Array);
+  }
+}
+
+/** Make a tfjs tensor (float32 or int32) from a host tensor. */
+export function toTf(t: HostTensor, name = 'tensor'): Tensor {
+  const values = toNumeric(t, name);
+  return tf.tensor(values, t.shape, values instanceof Float32Array ? 'float32' : 'int32');
+}
+
+/** Read a tfjs tensor back into host memory (float32 → float32, int32 → int32, bool → bool). */
+export function fromTf(t: Tensor): HostTensor {
+  const data = t.dataSync();
+  if (t.dtype === 'float32') return { dtype: 'float32', shape: [...t.shape], data: data as Float32Array };
+  if (t.dtype === 'int32') return { dtype: 'int32', shape: [...t.shape], data: data as Int32Array };
+  if (t.dtype === 'bool') return { dtype: 'bool', shape: [...t.shape], data: Uint8Array.from(data as Uint8Array) };
+  throw new Error(`cannot store a ${t.dtype} tensor`);
+}

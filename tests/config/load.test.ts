@@ -1,0 +1,109 @@
+import { describe, expect, it } from 'vitest';
+import { mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig, resolveStage, dumpConfig, parseOverride } from '../../src/config/index.js';
+import { mergeInto } from '../../src/config/merge.js';
+
+function tree(files: Record<string, string>): string {
+  const dir = mkdtempSync(join(tmpdir(), 'densekit-cfg-'));
+  for (const [name, text] of Object.entries(files)) {
+    const p = join(dir, name);
+    mkdirSync(join(p, '..'), { recursive: true });
+    writeFileSync(p, text);
+  }
+  return dir;
+}
+
+describe('config loading', () => {
+  it('merges _base_ lists depth-first: maps merge, lists and scalars replace', () => {
+    const dir = tree({
+      '_base_/model.yaml': 'model:\n  rpn:\n    anchor_sizes: [8, 16]\n    nms_thresh: 0.6\n  roi_heads:\n    num_classes: 3\n',
+      '_base_/sched.yaml': 'train:\n  max_iter: 10\n  schedule:\n    milestones: [5, 8]\n',
+      'mid.yaml': '_base_: [_base_/model.yaml, _base_/sched.yaml]\nmodel:\n  rpn:\n    anchor_sizes: [4]\n',
+      'top.yaml': '_base_: mid.yaml\ntrain:\n  schedule:\n    milestones: [7]\n',
+    });
+    const { config, files } = loadConfig(join(dir, 'top.yaml'));
+    expect(config.model.rpn.anchor_sizes).toEqual([4]);
+    expect(config.model.rpn.nms_thresh).toBe(0.6);
+    expect(config.model.rpn.aspect_ratios).toEqual([0.5, 1, 2]);
+    expect(config.model.roi_heads.num_classes).toBe(3);
+    expect(config.train.max_iter).toBe(10);
+    expect(config.train.schedule.milestones).toEqual([7]);
+    expect(files.map((f) => f.slice(dir.length + 1))).toEqual(['top.yaml', 'mid.yaml', '_base_/model.yaml', '_base_/sched.yaml']);
+  });
+
+  it('applies --set overrides after merging, values parsed as YAML', () => {
+    const dir = tree({ 'a.yaml': 'model:\n  roi_heads:\n    num_classes: 80\n' });
+    const { config } = loadConfig(join(dir, 'a.yaml'), ['model.roi_heads.num_classes=365', 'train.schedule.milestones=[1, 2]', 'model.backbone.pretrained=null']);
+    expect(config.model.roi_heads.num_classes).toBe(365);
+    expect(config.train.schedule.milestones).toEqual([1, 2]);
+    expect(config.model.backbone.pretrained).toBeNull();
+    expect(() => parseOverride('novalue')).toThrow(/expected key\.path=value/);
+  });
+
+  it('names the file and key path of an unknown key, even inside a base', () => {
+    const dir = tree({
+      'base.yaml': 'model:\n  rpn:\n    nms_tresh: 0.5\n',
+      'top.yaml': '_base_: base.yaml\ntrain:\n  max_iter: 3\n',
+    });
+    expect(() => loadConfig(join(dir, 'top.yaml'))).toThrow(new RegExp(`${dir}/base\\.yaml: model\\.rpn\\.nms_tresh: unknown key`));
+  });
+
+  it('names the file and key of a wrong type', () => {
+    const dir = tree({ 'a.yaml': 'train:\n  max_iter: lots\n' });
+    expect(() => loadConfig(join(dir, 'a.yaml'))).toThrow(/a\.yaml: train\.max_iter: .*expected number/);
+    expect(() => loadConfig(join(dir, 'a.yaml'), ['train.max_iter=-1'])).toThrow(/--set: train\.max_iter: /);
+  });
+
+  it('reports a missing _base_ file, bad YAML and cycles', () => {
+    const dir = tree({
+      'a.yaml': '_base_: nowhere.yaml\n',
+      'bad.yaml': 'model: [1, 2\n',
+      'c1.yaml': '_base_: c2.yaml\n',
+      'c2.yaml': '_base_: c1.yaml\n',
+    });
+    expect(() => loadConfig(join(dir, 'a.yaml'))).toThrow(/a\.yaml: _base_: cannot read _base_ file .*nowhere\.yaml \(ENOENT\)/);
+    expect(() => loadConfig(join(dir, 'bad.yaml'))).toThrow(/bad\.yaml: invalid YAML/);
+    expect(() => loadConfig(join(dir, 'c1.yaml'))).toThrow(/_base_ cycle/);
+    expect(() => loadConfig(join(dir, 'missing.yaml'))).toThrow(/missing\.yaml: cannot read \(ENOENT\)/);
+  });
+
+  it('resolves stages as full configs over the top level', () => {
+    const dir = tree({
+      'staged.yaml': [
+        'model:\n  roi_heads:\n    num_classes: 365\n    mask_on: false',
+        'train:\n  max_iter: 100',
+        'stages:',
+        '  - name: o365',
+        '    train:\n      max_iter: 50',
+        '  - name: coco',
+        '    model:\n      roi_heads:\n        num_classes: 80\n        mask_on: true',
+        '    train:\n      load_from: "stage:o365"',
+      ].join('\n'),
+    });
+    const loaded = loadConfig(join(dir, 'staged.yaml'));
+    const s1 = resolveStage(loaded, 'o365');
+    expect(s1.model.roi_heads.num_classes).toBe(365);
+    expect(s1.train.max_iter).toBe(50);
+    const s2 = resolveStage(loaded, 'coco');
+    expect(s2.model.roi_heads.num_classes).toBe(80);
+    expect(s2.model.roi_heads.mask_on).toBe(true);
+    expect(s2.train.max_iter).toBe(100);
+    expect(s2.train.load_from).toBe('stage:o365');
+    expect(() => resolveStage(loaded, 'lvis')).toThrow(/no stage named "lvis"/);
+  });
+
+  it('dumps the effective config as YAML that loads back to the same values', () => {
+    const dir = tree({ 'a.yaml': 'model:\n  backbone:\n    size: large\n' });
+    const { config } = loadConfig(join(dir, 'a.yaml'));
+    const dumped = dumpConfig(config);
+    writeFileSync(join(dir, 'b.yaml'), dumped);
+    expect(loadConfig(join(dir, 'b.yaml')).config).toEqual(config);
+  });
+
+  it('_delete_ replaces a map instead of merging', () => {
+    const merged = mergeInto({ a: { x: 1, y: 2 } }, { a: { _delete_: true, z: 3 } }, 'f', new Map());
+    expect(merged).toEqual({ a: { z: 3 } });
+  });
+});

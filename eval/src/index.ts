@@ -1,1 +1,3 @@
-export {};
+export * from './coco/index.js';
+export { EvalInputError, MaskApiError } from './errors.js';
+export { linspace, npMean, npSum, formatFixed } from './numeric/numpy.js';

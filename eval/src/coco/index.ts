@@ -1,0 +1,6 @@
+export { Coco, readJson, type AnnFilter } from './coco.js';
+export { CocoEval, type EvalImg, type Accumulated } from './cocoeval.js';
+export { Params, type IouType } from './params.js';
+export * as mask from './mask.js';
+export * from './rle.js';
+export type * from './types.js';

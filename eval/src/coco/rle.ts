@@ -1,0 +1,408 @@
+import { MaskApiError } from '../errors.js';
+
+/**
+ * Run-length encoded binary masks, bit-compatible with pycocotools'
+ * maskApi.c. Masks are column-major (index = x * h + y); `counts` alternate
+ * runs of 0s and 1s, starting with 0s (the first run may be empty).
+ */
+export interface Rle {
+  h: number;
+  w: number;
+  counts: Uint32Array;
+}
+
+/** [x, y, width, height] */
+export type Bbox = [number, number, number, number];
+
+const INT_MIN = -2147483648;
+
+/** C's (int) conversion of a double as x86 performs it (NaN / overflow → INT_MIN). */
+function cInt(v: number): number {
+  if (!(v > -2147483649 && v < 2147483648)) return INT_MIN;
+  return Math.trunc(v);
+}
+
+/** Encode a column-major mask of h*w bytes (nonzero = foreground). */
+export function rleEncode(mask: ArrayLike<number>, h: number, w: number): Rle {
+  const a = h * w;
+  if (mask.length < a) throw new MaskApiError(`mask has ${mask.length} pixels, expected ${h}x${w}`, 'ValueError');
+  const cnts = new Uint32Array(a + 1);
+  let k = 0;
+  let p = 0;
+  let c = 0;
+  for (let j = 0; j < a; j++) {
+    const v = mask[j] ? 1 : 0;
+    if (v !== p) {
+      cnts[k++] = c;
+      c = 0;
+      p = v;
+    }
+    c++;
+  }
+  cnts[k++] = c;
+  return { h, w, counts: cnts.slice(0, k) };
+}
+
+/** Decode to a column-major mask; counts summing past h*w are an error (pycocotools 2.0.11). */
+export function rleDecode(r: Rle): Uint8Array {
+  const size = r.h * r.w;
+  const out = new Uint8Array(size);
+  let pos = 0;
+  let v = 0;
+  for (let j = 0; j < r.counts.length; j++) {
+    const n = r.counts[j]!;
+    if (pos + n > size) throw new MaskApiError('Invalid RLE mask representation', 'ValueError');
+    if (v) out.fill(1, pos, pos + n);
+    pos += n;
+    v ^= 1;
+  }
+  return out;
+}
+
+/** Foreground pixel count: the sum of the odd-indexed runs. */
+export function rleArea(r: Rle): number {
+  let a = 0;
+  const c = r.counts;
+  for (let j = 1; j < c.length; j += 2) a += c[j]!;
+  return a;
+}
+
+/**
+ * Tight box of the foreground. Uses an even number of runs; skips empty
+ * foreground runs; a run crossing a column boundary spans the full height
+ * (pycocotools' rleToBbox after its 2021 fix).
+ */
+export function rleToBbox(r: Rle): Bbox {
+  const h = r.h;
+  const m = r.counts.length - (r.counts.length % 2);
+  if (m === 0) return [0, 0, 0, 0];
+  let xs = r.w;
+  let ys = h;
+  let xe = 0;
+  let ye = 0;
+  let cc = 0;
+  for (let j = 0; j < m; j++) {
+    const start = cc;
+    cc += r.counts[j]!;
+    if (j % 2 === 0 || r.counts[j] === 0) continue;
+    const yStart = start % h;
+    const xStart = (start - yStart) / h;
+    const yEnd = (cc - 1) % h;
+    const xEnd = (cc - 1 - yEnd) / h;
+    if (xStart < xs) xs = xStart;
+    if (xEnd > xe) xe = xEnd;
+    if (xStart < xEnd) {
+      ys = 0;
+      ye = h - 1;
+    } else {
+      if (yStart < ys) ys = yStart;
+      if (yEnd > ye) ye = yEnd;
+    }
+  }
+  // Unsigned arithmetic in C: xe - xs + 1 wraps when nothing was found.
+  return [xs, ys, (xe - xs + 1) >>> 0, (ye - ys + 1) >>> 0];
+}
+
+/** Union (or intersection) of RLEs of the same size; a size mismatch gives an empty 0x0 RLE. */
+export function rleMerge(rs: readonly Rle[], intersect: boolean): Rle {
+  const n = rs.length;
+  if (n === 0) return { h: 0, w: 0, counts: new Uint32Array(0) };
+  let h = rs[0]!.h;
+  let w = rs[0]!.w;
+  if (n === 1) return { h, w, counts: rs[0]!.counts.slice() };
+  let cur = rs[0]!.counts;
+  let out: Uint32Array = cur;
+  for (let i = 1; i < n; i++) {
+    const B = rs[i]!;
+    if (B.h !== h || B.w !== w) {
+      h = w = 0;
+      out = new Uint32Array(0);
+      break;
+    }
+    const A = cur;
+    const buf = new Uint32Array(A.length + B.counts.length + 1);
+    let m = 0;
+    let ca = A.length > 0 ? A[0]! : 0;
+    let cb = B.counts.length > 0 ? B.counts[0]! : 0;
+    let v = 0;
+    let va = 0;
+    let vb = 0;
+    let a = 1;
+    let b = 1;
+    let cc = 0;
+    let ct = 1;
+    while (ct > 0) {
+      const c = Math.min(ca, cb);
+      cc += c;
+      ct = 0;
+      ca -= c;
+      if (!ca && a < A.length) {
+        ca = A[a++]!;
+        va ^= 1;
+      }
+      ct += ca;
+      cb -= c;
+      if (!cb && b < B.counts.length) {
+        cb = B.counts[b++]!;
+        vb ^= 1;
+      }
+      ct += cb;
+      const vp = v;
+      v = intersect ? va & vb : va | vb;
+      if (v !== vp || ct === 0) {
+        buf[m++] = cc;
+        cc = 0;
+      }
+    }
+    out = buf.slice(0, m);
+    cur = out;
+  }
+  return { h, w, counts: out };
+}
+
+/**
+ * IoU of boxes [x,y,w,h], no +1. Returns an m x n matrix (row d, column g)
+ * in a flat array. For crowd GT the union is the detection's area.
+ */
+export function bbIou(dt: ArrayLike<number>, gt: ArrayLike<number>, m: number, n: number, iscrowd: ArrayLike<number> | null, out = new Float64Array(m * n)): Float64Array {
+  for (let g = 0; g < n; g++) {
+    const G0 = gt[g * 4]!;
+    const G1 = gt[g * 4 + 1]!;
+    const G2 = gt[g * 4 + 2]!;
+    const G3 = gt[g * 4 + 3]!;
+    const ga = G2 * G3;
+    const crowd = iscrowd !== null && iscrowd[g] ? true : false;
+    for (let d = 0; d < m; d++) {
+      const D0 = dt[d * 4]!;
+      const D1 = dt[d * 4 + 1]!;
+      const D2 = dt[d * 4 + 2]!;
+      const D3 = dt[d * 4 + 3]!;
+      const da = D2 * D3;
+      out[d * n + g] = 0;
+      const w = Math.min(D2 + D0, G2 + G0) - Math.max(D0, G0);
+      if (w <= 0) continue;
+      const h = Math.min(D3 + D1, G3 + G1) - Math.max(D1, G1);
+      if (h <= 0) continue;
+      const i = w * h;
+      const u = crowd ? da : da + ga - i;
+      out[d * n + g] = i / u;
+    }
+  }
+  return out;
+}
+
+/**
+ * IoU of RLEs (m dets x n gts, row d, column g). As pycocotools: the RLE IoU
+ * is only computed where the masks' boxes overlap; masks of different sizes
+ * then give -1; crowd GT use the detection's area as the union.
+ */
+export function rleIou(dt: readonly Rle[], gt: readonly Rle[], iscrowd: ArrayLike<number> | null, dtBoxes?: Float64Array, gtBoxes?: Float64Array): Float64Array {
+  const m = dt.length;
+  const n = gt.length;
+  const db = dtBoxes ?? boxesOf(dt);
+  const gb = gtBoxes ?? boxesOf(gt);
+  const o = bbIou(db, gb, m, n, iscrowd);
+  for (let g = 0; g < n; g++) {
+    const G = gt[g]!;
+    const crowd = iscrowd !== null && iscrowd[g] ? true : false;
+    for (let d = 0; d < m; d++) {
+      if (!(o[d * n + g]! > 0)) continue;
+      const D = dt[d]!;
+      if (D.h !== G.h || D.w !== G.w) {
+        o[d * n + g] = -1;
+        continue;
+      }
+      const A = D.counts;
+      const B = G.counts;
+      let ca = A[0]!;
+      let cb = B[0]!;
+      let va = 0;
+      let vb = 0;
+      let a = 1;
+      let b = 1;
+      let inter = 0;
+      let uni = 0;
+      let ct = 1;
+      while (ct > 0) {
+        const c = ca < cb ? ca : cb;
+        if (va || vb) {
+          uni += c;
+          if (va && vb) inter += c;
+        }
+        ct = 0;
+        ca -= c;
+        if (!ca && a < A.length) {
+          ca = A[a++]!;
+          va ^= 1;
+        }
+        ct += ca;
+        cb -= c;
+        if (!cb && b < B.length) {
+          cb = B[b++]!;
+          vb ^= 1;
+        }
+        ct += cb;
+      }
+      if (inter === 0) uni = 1;
+      else if (crowd) uni = rleArea(D);
+      o[d * n + g] = inter / uni;
+    }
+  }
+  return o;
+}
+
+function boxesOf(rs: readonly Rle[]): Float64Array {
+  const out = new Float64Array(rs.length * 4);
+  rs.forEach((r, i) => out.set(rleToBbox(r), i * 4));
+  return out;
+}
+
+/**
+ * Rasterise a polygon [x0,y0,x1,y1,...] the way pycocotools does: vertices
+ * upsampled by 5 and rounded, edges walked densely, then the points where x
+ * crosses a pixel centre give the column boundaries of the runs.
+ */
+export function rleFrPoly(xy: ArrayLike<number>, h: number, w: number): Rle {
+  const k = Math.floor(xy.length / 2);
+  const scale = 5;
+  const x = new Int32Array(k + 1);
+  const y = new Int32Array(k + 1);
+  for (let j = 0; j < k; j++) x[j] = cInt(scale * xy[j * 2]! + 0.5);
+  x[k] = x[0]!;
+  for (let j = 0; j < k; j++) y[j] = cInt(scale * xy[j * 2 + 1]! + 0.5);
+  y[k] = y[0]!;
+  let m = 0;
+  for (let j = 0; j < k; j++) m += Math.max(Math.abs(x[j]! - x[j + 1]!), Math.abs(y[j]! - y[j + 1]!)) + 1;
+  const u = new Int32Array(m);
+  const v = new Int32Array(m);
+  m = 0;
+  for (let j = 0; j < k; j++) {
+    let xs = x[j]!;
+    let xe = x[j + 1]!;
+    let ys = y[j]!;
+    let ye = y[j + 1]!;
+    const dx = Math.abs(xe - xs);
+    const dy = Math.abs(ys - ye);
+    const flip = (dx >= dy && xs > xe) || (dx < dy && ys > ye);
+    if (flip) {
+      let t = xs;
+      xs = xe;
+      xe = t;
+      t = ys;
+      ys = ye;
+      ye = t;
+    }
+    const s = dx >= dy ? (ye - ys) / dx : (xe - xs) / dy;
+    if (dx >= dy) {
+      for (let d = 0; d <= dx; d++) {
+        const t = flip ? dx - d : d;
+        u[m] = t + xs;
+        v[m] = cInt(ys + s * t + 0.5);
+        m++;
+      }
+    } else {
+      for (let d = 0; d <= dy; d++) {
+        const t = flip ? dy - d : d;
+        v[m] = t + ys;
+        u[m] = cInt(xs + s * t + 0.5);
+        m++;
+      }
+    }
+  }
+  // Points along the y boundaries, downsampled to pixel columns.
+  const total = m;
+  const px = new Int32Array(total);
+  const py = new Int32Array(total);
+  let np = 0;
+  for (let j = 1; j < total; j++) {
+    if (u[j] === u[j - 1]) continue;
+    let xd = u[j]! < u[j - 1]! ? u[j]! : u[j]! - 1;
+    xd = (xd + 0.5) / scale - 0.5;
+    if (Math.floor(xd) !== xd || xd < 0 || xd > w - 1) continue;
+    let yd = v[j]! < v[j - 1]! ? v[j]! : v[j - 1]!;
+    yd = (yd + 0.5) / scale - 0.5;
+    if (yd < 0) yd = 0;
+    else if (yd > h) yd = h;
+    yd = Math.ceil(yd);
+    px[np] = xd;
+    py[np] = yd;
+    np++;
+  }
+  const a = new Uint32Array(np + 1);
+  for (let j = 0; j < np; j++) a[j] = (px[j]! * h + py[j]!) >>> 0;
+  a[np] = (h * w) >>> 0;
+  a.sort();
+  let p = 0;
+  for (let j = 0; j < a.length; j++) {
+    const t = a[j]!;
+    a[j] = (t - p) >>> 0;
+    p = t;
+  }
+  // Merge zero-length runs into their neighbours.
+  const b = new Uint32Array(a.length);
+  let j = 0;
+  let mb = 0;
+  b[mb++] = a[j++]!;
+  while (j < a.length) {
+    if (a[j]! > 0) b[mb++] = a[j++]!;
+    else {
+      j++;
+      if (j < a.length) b[mb - 1] = (b[mb - 1]! + a[j++]!) >>> 0;
+    }
+  }
+  return { h, w, counts: b.slice(0, mb) };
+}
+
+/** A box [x,y,w,h] as the RLE of its 4-corner polygon (so it inherits polygon rounding). */
+export function rleFrBbox(bb: ArrayLike<number>, h: number, w: number): Rle {
+  const xs = bb[0]!;
+  const xe = xs + bb[2]!;
+  const ys = bb[1]!;
+  const ye = ys + bb[3]!;
+  return rleFrPoly([xs, ys, xs, ye, xe, ye, xe, ys], h, w);
+}
+
+/** pycocotools' compressed counts string (5 bits per char + 48, deltas from i > 2). */
+export function rleToString(r: Rle): string {
+  const c = r.counts;
+  const parts: number[] = [];
+  for (let i = 0; i < c.length; i++) {
+    let x = c[i]!;
+    if (i > 2) x -= c[i - 2]!;
+    let more = true;
+    while (more) {
+      let ch = x & 0x1f;
+      // Arithmetic shift of a 64-bit long; |x| < 2^33 so floor division is exact.
+      x = Math.floor(x / 32);
+      more = ch & 0x10 ? x !== -1 : x !== 0;
+      if (more) ch |= 0x20;
+      parts.push(ch + 48);
+    }
+  }
+  return String.fromCharCode(...parts);
+}
+
+/** Parse a compressed counts string. Characters outside '0'..'o' or a dangling continuation are errors. */
+export function rleFrString(s: string, h: number, w: number): Rle {
+  const cnts = new Uint32Array(s.length);
+  let m = 0;
+  let p = 0;
+  while (p < s.length) {
+    let x = 0;
+    let k = 0;
+    let more = 1;
+    while (more) {
+      if (p >= s.length) throw new MaskApiError(`RLE string ends inside a count at character ${p}`, 'ValueError');
+      const c = s.charCodeAt(p) - 48;
+      if (c < 0 || c > 63) throw new MaskApiError(`RLE string has an invalid character '${s[p]}' at ${p}`, 'ValueError');
+      x += (c & 0x1f) * 2 ** (5 * k);
+      more = c & 0x20;
+      p++;
+      k++;
+      if (!more && c & 0x10) x -= 2 ** (5 * k);
+    }
+    if (m > 2) x += cnts[m - 2]!;
+    cnts[m++] = ((x % 4294967296) + 4294967296) % 4294967296;
+  }
+  return { h, w, counts: cnts.slice(0, m) };
+}

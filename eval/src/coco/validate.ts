@@ -1,0 +1,94 @@
+import { EvalInputError } from '../errors.js';
+import { rleFrString, type Rle } from './rle.js';
+import type { CocoDataset } from './types.js';
+
+/**
+ * Structural checks of COCO files, each failure naming the file, the entry
+ * index and the field — instead of a crash deep inside evaluation.
+ */
+
+export function isNum(v: unknown): v is number {
+  return typeof v === 'number' && Number.isFinite(v);
+}
+
+export function checkBox(v: unknown, file: string, index: number, field = 'bbox'): number[] {
+  if (!Array.isArray(v) || v.length !== 4 || !v.every(isNum)) throw new EvalInputError('must be 4 finite numbers [x, y, width, height]', file, index, field);
+  return v;
+}
+
+/**
+ * Validate a segmentation (polygons or RLE) of an annotation. A compressed
+ * RLE is parsed to check it, and the parsed form returned for reuse.
+ */
+export function checkSegmentation(seg: unknown, file: string, index: number, requireCompressed = false): Rle | undefined {
+  if (Array.isArray(seg)) {
+    if (requireCompressed) throw new EvalInputError('results must use compressed RLE ({size, counts: string}), not polygons', file, index, 'segmentation');
+    seg.forEach((poly, j) => {
+      if (!Array.isArray(poly) || !poly.every(isNum)) throw new EvalInputError('a polygon must be a list of numbers', file, index, `segmentation[${j}]`);
+      if (poly.length < 6) throw new EvalInputError(`a polygon needs at least 6 numbers (3 points), got ${poly.length}`, file, index, `segmentation[${j}]`);
+    });
+    return undefined;
+  }
+  if (typeof seg !== 'object' || seg === null) throw new EvalInputError('must be a list of polygons or an RLE object', file, index, 'segmentation');
+  const r = seg as { size?: unknown; counts?: unknown };
+  if (!Array.isArray(r.size) || r.size.length !== 2 || !r.size.every((s) => Number.isInteger(s) && (s as number) >= 0)) {
+    throw new EvalInputError('RLE size must be [height, width]', file, index, 'segmentation.size');
+  }
+  const [h, w] = r.size as [number, number];
+  if (typeof r.counts === 'string') {
+    let total = 0;
+    let parsed: Rle;
+    try {
+      parsed = rleFrString(r.counts, h, w);
+      for (const c of parsed.counts) total += c;
+    } catch (err) {
+      throw new EvalInputError(`malformed RLE string (${(err as Error).message})`, file, index, 'segmentation.counts');
+    }
+    if (total !== h * w) throw new EvalInputError(`RLE counts sum to ${total}, expected ${h}x${w} = ${h * w}`, file, index, 'segmentation.counts');
+    return parsed;
+  } else if (Array.isArray(r.counts)) {
+    if (requireCompressed) throw new EvalInputError('results must use compressed RLE (counts as a string)', file, index, 'segmentation.counts');
+    if (!r.counts.every((c) => Number.isInteger(c) && (c as number) >= 0)) throw new EvalInputError('RLE counts must be non-negative integers', file, index, 'segmentation.counts');
+    const total = (r.counts as number[]).reduce((a, b) => a + b, 0);
+    if (total !== h * w) throw new EvalInputError(`RLE counts sum to ${total}, expected ${h * w}`, file, index, 'segmentation.counts');
+    return { h, w, counts: Uint32Array.from(r.counts as number[]) };
+  } else {
+    throw new EvalInputError('RLE counts must be a string or a list of integers', file, index, 'segmentation.counts');
+  }
+}
+
+/** Validate a COCO instances file's structure; returns it typed. */
+export function checkDataset(data: unknown, file: string): CocoDataset {
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) {
+    throw new EvalInputError('not a COCO instances file (expected an object with images, annotations, categories)', file);
+  }
+  const d = data as Record<string, unknown>;
+  for (const key of ['images', 'annotations', 'categories']) {
+    if (!Array.isArray(d[key])) throw new EvalInputError(`not a COCO instances file: "${key}" must be a list`, file, undefined, key);
+  }
+  const images = d.images as Record<string, unknown>[];
+  const imageIds = new Set<number>();
+  images.forEach((im, i) => {
+    if (typeof im !== 'object' || im === null) throw new EvalInputError('must be an object', file, i, 'images');
+    if (!isNum(im.id)) throw new EvalInputError('id must be a number', file, i, 'images.id');
+    if (!Number.isInteger(im.width) || !Number.isInteger(im.height)) throw new EvalInputError('width and height must be integers', file, i, 'images.width/height');
+    if (imageIds.has(im.id)) throw new EvalInputError(`duplicate image id ${im.id}`, file, i, 'images.id');
+    imageIds.add(im.id);
+  });
+  const catIds = new Set<number>();
+  (d.categories as Record<string, unknown>[]).forEach((c, i) => {
+    if (typeof c !== 'object' || c === null || !isNum(c.id)) throw new EvalInputError('id must be a number', file, i, 'categories.id');
+    catIds.add(c.id);
+  });
+  (d.annotations as Record<string, unknown>[]).forEach((a, i) => {
+    if (typeof a !== 'object' || a === null) throw new EvalInputError('must be an object', file, i, 'annotations');
+    if (!isNum(a.id)) throw new EvalInputError('id must be a number', file, i, 'annotations.id');
+    if (!isNum(a.image_id)) throw new EvalInputError('image_id must be a number', file, i, 'annotations.image_id');
+    if (!imageIds.has(a.image_id)) throw new EvalInputError(`image_id ${a.image_id} is not in images`, file, i, 'annotations.image_id');
+    if (!isNum(a.category_id)) throw new EvalInputError('category_id must be a number', file, i, 'annotations.category_id');
+    if (a.bbox !== undefined) checkBox(a.bbox, file, i, 'annotations.bbox');
+    if (a.area !== undefined && !isNum(a.area)) throw new EvalInputError('area must be a number', file, i, 'annotations.area');
+    if (a.segmentation !== undefined) checkSegmentation(a.segmentation, file, i);
+  });
+  return data as CocoDataset;
+}

@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { registerConfig } from './commands/config.js';
 import { registerNotYet } from './commands/not-yet.js';
+import { registerEval } from './commands/eval.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -13,7 +14,8 @@ export function buildProgram(): Command {
     .description('Dense prediction with BEiT-3 backbones: detection, instance and semantic segmentation')
     .version(pkg.version, '-V, --version')
     .showHelpAfterError();
-  registerNotYet(program);
+  registerNotYet(program, new Set(['eval']));
+  registerEval(program);
   registerConfig(program);
   return program;
 }

@@ -1,3 +1,4 @@
+import { EvalInputError, MaskApiError } from '@densekit/eval';
 import { DensekitError } from '../util/errors.js';
 
 /** Exit code for bad input (config, files, arguments): nothing was written. */
@@ -20,7 +21,7 @@ export function action<A extends unknown[]>(fn: (...args: A) => Promise<void> | 
     try {
       await fn(...args);
     } catch (err) {
-      if (err instanceof DensekitError) {
+      if (err instanceof DensekitError || err instanceof EvalInputError || err instanceof MaskApiError) {
         process.stderr.write(`densekit: error: ${err.message}\n`);
         process.exitCode = EXIT_BAD_INPUT;
       } else if (err instanceof NotAvailableError) {

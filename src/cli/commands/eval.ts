@@ -1,0 +1,126 @@
+import type { Command } from 'commander';
+import { readdirSync, statSync } from 'node:fs';
+import { join, basename } from 'node:path';
+import { Coco, CocoEval, SemanticEvaluator, type IouType } from '@densekit/eval';
+import { DensekitError } from '../../util/errors.js';
+import { writeFileAtomic } from '../../util/atomic-write.js';
+import { readLabelMap } from '../../io/image.js';
+import { progress } from '../../util/progress.js';
+import { ADE20K_CLASSES } from '../../data/ade20k-classes.js';
+import { action } from '../run-action.js';
+
+export interface CocoEvalReport {
+  iouType: IouType;
+  stats: number[];
+  perCategory: { categoryId: number; ap: number | null; ap50: number | null; ap75: number | null }[];
+  summary: string;
+  unknownCategoryResults: number;
+}
+
+/** Evaluate a results file against a GT file, pycocotools-identically. */
+export function evaluateCocoFiles(gtPath: string, dtPath: string, iouType: IouType): CocoEvalReport {
+  const gt = Coco.fromFile(gtPath);
+  const dt = gt.loadResFile(dtPath);
+  const E = new CocoEval(gt, dt, iouType);
+  E.evaluate();
+  E.accumulate();
+  E.summarize();
+  return { iouType, stats: E.stats, perCategory: E.perCategory(), summary: E.summaryText, unknownCategoryResults: dt.unknownCategoryResults };
+}
+
+export interface SemanticEvalReport {
+  aAcc: number;
+  mIoU: number;
+  mAcc: number;
+  images: number;
+  perClass: { name: string; iou: number | null; acc: number | null }[];
+}
+
+/** Score a folder of predicted label PNGs against a folder of annotation PNGs (same names). */
+export async function evaluateSemanticDirs(gtDir: string, predDir: string, numClasses: number, reduceZeroLabel: boolean): Promise<SemanticEvalReport> {
+  let names: string[];
+  try {
+    names = readdirSync(gtDir).filter((n) => n.toLowerCase().endsWith('.png')).sort();
+  } catch (err) {
+    throw new DensekitError(`cannot list annotations (${(err as NodeJS.ErrnoException).code})`, { file: gtDir });
+  }
+  if (names.length === 0) throw new DensekitError('no .png annotations found', { file: gtDir });
+  for (const n of names) {
+    try {
+      statSync(join(predDir, n));
+    } catch {
+      throw new DensekitError(`no prediction for annotation ${n}`, { file: join(predDir, n) });
+    }
+  }
+  const ev = new SemanticEvaluator({ numClasses, reduceZeroLabel, ignoreIndex: 255 });
+  const bar = progress('eval ade20k', names.length);
+  for (const n of names) {
+    const [gt, pred] = await Promise.all([readLabelMap(join(gtDir, n)), readLabelMap(join(predDir, n))]);
+    if (gt.width !== pred.width || gt.height !== pred.height) {
+      throw new DensekitError(`prediction is ${pred.width}x${pred.height}, annotation ${basename(n)} is ${gt.width}x${gt.height}`, { file: join(predDir, n) });
+    }
+    ev.add(pred.data, gt.data);
+    bar.tick();
+  }
+  bar.stop();
+  const m = ev.metrics();
+  const nn = (v: number) => (Number.isNaN(v) ? null : v);
+  return {
+    aAcc: m.aAcc,
+    mIoU: m.mIoU,
+    mAcc: m.mAcc,
+    images: ev.images,
+    perClass: Array.from(m.iou, (v, c) => ({ name: numClasses === 150 ? ADE20K_CLASSES[c]! : `class ${c}`, iou: nn(v), acc: nn(m.acc[c]!) })),
+  };
+}
+
+function pct(v: number | null): string {
+  return v === null || Number.isNaN(v) ? 'nan' : (Math.round(v * 10000) / 100).toFixed(2);
+}
+
+/** mmseg-style per-class table and summary. */
+export function formatSemanticReport(r: SemanticEvalReport): string {
+  const w = Math.max(5, ...r.perClass.map((c) => c.name.length));
+  const lines = [`| ${'Class'.padEnd(w)} |   IoU  |   Acc  |`, `|${'-'.repeat(w + 2)}|--------|--------|`];
+  for (const c of r.perClass) lines.push(`| ${c.name.padEnd(w)} | ${pct(c.iou).padStart(6)} | ${pct(c.acc).padStart(6)} |`);
+  lines.push('', `aAcc: ${pct(r.aAcc)}  mIoU: ${pct(r.mIoU)}  mAcc: ${pct(r.mAcc)}  (${r.images} images)`);
+  return `${lines.join('\n')}\n`;
+}
+
+export function registerEval(program: Command): void {
+  const cmd = program.command('eval').description('evaluate results (COCO bbox/segm, ADE20K semantic) or a model');
+  cmd
+    .command('coco')
+    .description('COCO evaluation identical to pycocotools (prints its summary)')
+    .requiredOption('--gt <file>', 'ground-truth COCO instances JSON')
+    .requiredOption('--dt <file>', 'results JSON (list of detections)')
+    .option('--iou-type <type>', 'bbox or segm', 'bbox')
+    .option('--json <file>', 'also write {stats, perCategory, ...} as JSON')
+    .action(
+      action((opts: { gt: string; dt: string; iouType: string; json?: string }) => {
+        if (opts.iouType !== 'bbox' && opts.iouType !== 'segm') throw new DensekitError(`--iou-type must be bbox or segm, got ${opts.iouType}`);
+        const report = evaluateCocoFiles(opts.gt, opts.dt, opts.iouType);
+        if (report.unknownCategoryResults > 0) {
+          process.stderr.write(`densekit: note: ${report.unknownCategoryResults} results name a category the GT lacks; they are ignored (as pycocotools does)\n`);
+        }
+        process.stdout.write(report.summary);
+        if (opts.json) writeFileAtomic(opts.json, `${JSON.stringify(report, null, 2)}\n`);
+      }),
+    );
+  cmd
+    .command('ade20k')
+    .description('semantic segmentation metrics as mmseg (aAcc, mIoU, mAcc, per class)')
+    .requiredOption('--gt-dir <dir>', 'folder of annotation PNGs (raw ADE20K values)')
+    .requiredOption('--pred-dir <dir>', 'folder of predicted label PNGs with the same names')
+    .option('--num-classes <n>', 'number of classes', (v) => Number.parseInt(v, 10), 150)
+    .option('--reduce-zero-label', 'raw 0 is ignored and k becomes k-1 (ADE20K)', false)
+    .option('--json <file>', 'also write {aAcc, mIoU, mAcc, perClass} as JSON (fractions, null for NaN)')
+    .action(
+      action(async (opts: { gtDir: string; predDir: string; numClasses: number; reduceZeroLabel: boolean; json?: string }) => {
+        if (!Number.isInteger(opts.numClasses) || opts.numClasses <= 0 || opts.numClasses > 255) throw new DensekitError('--num-classes must be an integer in 1..255');
+        const report = await evaluateSemanticDirs(opts.gtDir, opts.predDir, opts.numClasses, opts.reduceZeroLabel);
+        process.stdout.write(formatSemanticReport(report));
+        if (opts.json) writeFileAtomic(opts.json, `${JSON.stringify({ aAcc: report.aAcc, mIoU: report.mIoU, mAcc: report.mAcc, perClass: report.perClass.map((c) => ({ name: c.name, iou: c.iou, acc: c.acc })) }, null, 2)}\n`);
+      }),
+    );
+}

@@ -4,6 +4,8 @@ import { rleArea, rleDecode, rleFrPoly, rleFrString, rleMerge, rleToBbox, type R
 import { checkBox, checkDataset, checkSegmentation, isNum } from './validate.js';
 import type { CocoAnnotation, CocoCategory, CocoDataset, CocoImage, CocoResult, Polygon } from './types.js';
 
+const EMPTY_BOX: number[] = [];
+
 export interface AnnFilter {
   imgIds?: number[];
   catIds?: number[];
@@ -134,7 +136,8 @@ export class Coco {
   /**
    * The annotation's mask as an RLE (pycocotools' annToRLE): polygons are
    * rasterised part by part and unioned; uncompressed RLE is converted;
-   * compressed RLE is parsed.
+   * compressed RLE is parsed; a box result without segmentation becomes its
+   * box polygon (as loadRes makes it in pycocotools).
    */
   annToRle(ann: CocoAnnotation): Rle {
     const cached = this.rleCache.get(ann);
@@ -144,8 +147,11 @@ export class Coco {
     const { height: h, width: w } = img;
     const seg = ann.segmentation;
     let rle: Rle;
-    if (seg === undefined) throw new EvalInputError(`annotation ${ann.id} has no segmentation`, this.source);
-    if (Array.isArray(seg)) rle = rleMerge((seg as Polygon[]).map((p) => rleFrPoly(p, h, w)), false);
+    if (seg === undefined) {
+      if (ann.bbox.length !== 4) throw new EvalInputError(`annotation ${ann.id} has no segmentation`, this.source);
+      const [x, y, bw, bh] = ann.bbox as [number, number, number, number];
+      rle = rleFrPoly([x, y, x, y + bh, x + bw, y + bh, x + bw, y], h, w);
+    } else if (Array.isArray(seg)) rle = rleMerge((seg as Polygon[]).map((p) => rleFrPoly(p, h, w)), false);
     else if (typeof seg.counts === 'string') rle = rleFrString(seg.counts, seg.size[0], seg.size[1]);
     else rle = { h: seg.size[0], w: seg.size[1], counts: Uint32Array.from(seg.counts) };
     this.rleCache.set(ann, rle);
@@ -182,16 +188,23 @@ export class Coco {
       if (!isNum(r.category_id)) throw new EvalInputError('category_id must be a number', file, i, 'category_id');
       if (!this.cats.has(r.category_id)) unknownCats++;
       if (!isNum(r.score)) throw new EvalInputError('score must be a number', file, i, 'score');
-      const ann: CocoAnnotation = { ...r, id: i + 1, iscrowd: 0, bbox: [], area: 0 };
+      // A fixed object shape (not a spread of the input) keeps this loop fast on 10^6 results.
+      const ann: CocoAnnotation = {
+        id: i + 1,
+        image_id: r.image_id,
+        category_id: r.category_id,
+        score: r.score,
+        iscrowd: 0,
+        area: 0,
+        bbox: EMPTY_BOX,
+        segmentation: r.segmentation,
+      };
       if (isBbox) {
         const bb = checkBox(r.bbox, file, i);
         ann.bbox = bb;
         ann.area = bb[2]! * bb[3]!;
-        if (r.segmentation === undefined) {
-          const [x1, y1] = [bb[0]!, bb[1]!];
-          const [x2, y2] = [bb[0]! + bb[2]!, bb[1]! + bb[3]!];
-          ann.segmentation = [[x1, y1, x1, y2, x2, y2, x2, y1]];
-        }
+        // pycocotools gives box results a box polygon as segmentation; annToRle
+        // derives it on demand instead of storing 10^6 polygons.
       } else {
         if (r.segmentation === undefined) throw new EvalInputError('missing segmentation', file, i, 'segmentation');
         const rle = checkSegmentation(r.segmentation, file, i, true)!;

@@ -1,8 +1,9 @@
 import { EvalInputError } from '../errors.js';
 import { formatFixed, npMean } from '../numeric/numpy.js';
 import type { Coco } from './coco.js';
+import { greedyMatch } from './match.js';
 import { Params, type IouType } from './params.js';
-import { bbIou, rleIou, type Rle } from './rle.js';
+import { rleIou, type Rle } from './rle.js';
 import type { CocoAnnotation } from './types.js';
 
 /** pycocotools' evaluateImg result for one (image, category, area range). */
@@ -30,52 +31,88 @@ export interface Accumulated {
   scores: Float64Array;
 }
 
-/** What evaluate() keeps per (category, area, image) for accumulate(). */
-interface Entry {
-  /** Detection scores, sorted descending, truncated to maxDets[-1]. */
-  scores: Float64Array;
-  /** [T * D]: matched (to a GT whose id is not 0). */
-  tp: Uint8Array;
-  /** [T * D]: ignored. */
-  ig: Uint8Array;
-  /** Non-ignored GT count. */
-  npig: number;
+/**
+ * Annotations bucketed by cell (image, category) with a counting sort:
+ * `idx[start[c] .. start[c+1])` are the annotation indices of cell c, in
+ * the order pycocotools groups them.
+ */
+interface Buckets {
+  start: Int32Array;
+  idx: Int32Array;
 }
 
-/** Detections and GT of one (image, category) cell, with the IoU matrix. */
-interface Cell {
-  gt: CocoAnnotation[];
-  /** Sorted by score (stable), truncated to maxDets[-1]. */
-  dt: CocoAnnotation[];
-  /** [D * G], row d, column g (GT in file order). */
-  ious: Float64Array;
+/** Per category: what accumulate() needs, flat over that category's detections in image order. */
+interface CategoryResult {
+  /** Cells (image order) that had GT or detections: per cell, detection offset and count (≤ maxDets[-1]). */
+  cellOffset: Int32Array;
+  cellCount: Int32Array;
+  scores: Float64Array;
+  /** Per area range: [T][N] matched-and-true flags and ignore flags, and the non-ignored GT count. */
+  tp: Uint8Array[];
+  ig: Uint8Array[];
+  npig: Float64Array;
 }
 
 const EPS = 2.220446049250313e-16; // np.spacing(1)
-
-function stableOrderByScoreDesc(items: readonly CocoAnnotation[]): CocoAnnotation[] {
-  const idx = items.map((_, i) => i);
-  idx.sort((a, b) => items[b]!.score! - items[a]!.score! || a - b);
-  return idx.map((i) => items[i]!);
-}
 
 function uniqueSorted(v: readonly number[]): number[] {
   return [...new Set(v)].sort((a, b) => a - b);
 }
 
+/** Indices of `idx[lo..hi)` ordered by descending score, ties in input order (numpy's stable mergesort). */
+function sortByScore(idx: Int32Array, lo: number, hi: number, score: Float64Array): Int32Array {
+  const out = idx.slice(lo, hi);
+  const n = out.length;
+  if (n < 32) {
+    for (let i = 1; i < n; i++) {
+      const v = out[i]!;
+      const s = score[v]!;
+      let j = i - 1;
+      while (j >= 0 && score[out[j]!]! < s) {
+        out[j + 1] = out[j]!;
+        j--;
+      }
+      out[j + 1] = v;
+    }
+    return out;
+  }
+  const arr = Array.from(out);
+  arr.sort((a, b) => score[b]! - score[a]!);
+  return Int32Array.from(arr);
+}
+
 /**
  * COCO detection evaluation, numerically identical to pycocotools'
- * COCOeval for iouType bbox and segm (same quirks; see the README of the
- * fixtures). Usage mirrors pycocotools: evaluate(), accumulate(), summarize().
+ * COCOeval for iouType bbox and segm (every quirk of the reference is kept:
+ * stable sorts, per-image-per-category maxDets, inclusive area ranges,
+ * greedy matching where equal IoUs go to the later GT, 101-point
+ * interpolation with early-stop zeros, numpy's pairwise mean).
+ *
+ * Usage mirrors pycocotools: evaluate(), accumulate(), summarize().
  */
 export class CocoEval {
   readonly params: Params;
   stats: number[] = [];
   summaryText = '';
   eval?: Accumulated;
-  private cells = new Map<number, Cell>();
-  private entries: (Entry | null)[] = [];
-  private evaluated?: { imgIds: number[]; catIds: number[]; areaRng: [number, number][]; maxDets: number[]; useCats: boolean };
+  private state?: {
+    imgIds: number[];
+    catIds: number[];
+    areaRng: [number, number][];
+    maxDets: number[];
+    useCats: boolean;
+    nCatsInKey: number;
+    gts: CocoAnnotation[];
+    dts: CocoAnnotation[];
+    gtB: Buckets;
+    dtB: Buckets;
+    dtScore: Float64Array;
+    /** [x,y,w,h] of every GT / detection (bbox evaluation), and GT crowd flags. */
+    gtBox: Float64Array;
+    dtBox: Float64Array;
+    gtCrowd: Uint8Array;
+    results: (CategoryResult | null)[];
+  };
 
   constructor(
     readonly cocoGt: Coco,
@@ -87,299 +124,443 @@ export class CocoEval {
     this.params.catIds = uniqueSorted(cocoGt.getCatIds());
   }
 
-  private cellKey(imgIdx: number, catIdx: number, nCats: number): number {
-    return imgIdx * nCats + catIdx;
-  }
-
-  /** Group GT and detections by (image, category) and compute IoUs. */
-  private prepare(imgIds: number[], catIds: number[], useCats: boolean, maxDet: number): void {
-    const p = this.params;
-    const imgIndex = new Map(imgIds.map((id, i) => [id, i]));
-    const catIndex = new Map(catIds.map((id, i) => [id, i]));
-    const nCats = useCats ? catIds.length : 1;
-    const gts = useCats ? this.cocoGt.getAnns({ imgIds, catIds }) : this.cocoGt.getAnns({ imgIds });
-    const dts = useCats ? this.cocoDt.getAnns({ imgIds, catIds }) : this.cocoDt.getAnns({ imgIds });
-    // Group per (image, category); without useCats, a cell concatenates the
-    // categories in catIds order (as pycocotools does).
-    const byPair = (anns: CocoAnnotation[]): Map<number, CocoAnnotation[]> => {
-      const m = new Map<number, CocoAnnotation[]>();
-      for (const a of anns) {
-        const ii = imgIndex.get(a.image_id);
-        const ci = catIndex.get(a.category_id);
-        if (ii === undefined || ci === undefined) continue;
-        const key = ii * catIds.length + ci;
-        let l = m.get(key);
-        if (!l) m.set(key, (l = []));
-        l.push(a);
-      }
-      return m;
-    };
-    const gtPairs = byPair(gts);
-    const dtPairs = byPair(dts);
-    this.cells = new Map();
-    const keys = new Set<number>();
-    for (const k of gtPairs.keys()) keys.add(useCats ? k : Math.floor(k / catIds.length) * catIds.length);
-    for (const k of dtPairs.keys()) keys.add(useCats ? k : Math.floor(k / catIds.length) * catIds.length);
-    for (const pairKey of keys) {
-      const ii = Math.floor(pairKey / catIds.length);
-      let gt: CocoAnnotation[];
-      let dtAll: CocoAnnotation[];
-      if (useCats) {
-        gt = gtPairs.get(pairKey) ?? [];
-        dtAll = dtPairs.get(pairKey) ?? [];
-      } else {
-        gt = [];
-        dtAll = [];
-        for (let ci = 0; ci < catIds.length; ci++) {
-          gt.push(...(gtPairs.get(ii * catIds.length + ci) ?? []));
-          dtAll.push(...(dtPairs.get(ii * catIds.length + ci) ?? []));
-        }
-      }
-      if (gt.length === 0 && dtAll.length === 0) continue;
-      const dt = stableOrderByScoreDesc(dtAll).slice(0, maxDet);
-      const ious = this.computeIouMatrix(dt, gt, p.iouType);
-      this.cells.set(this.cellKey(ii, useCats ? pairKey % catIds.length : 0, nCats), { gt, dt, ious });
+  /** Bucket annotations by cell; without useCats a cell is an image, categories kept in catIds order. */
+  private bucket(anns: CocoAnnotation[], imgIndex: Map<number, number>, catIndex: Map<number, number>, useCats: boolean, nCells: number): Buckets {
+    const K = catIndex.size;
+    const key = new Int32Array(anns.length);
+    const counts = new Int32Array(nCells + 1);
+    // Order of members inside a cell: file order (useCats), or category then file order.
+    let order: number[] | null = null;
+    if (!useCats) {
+      order = anns.map((_, i) => i);
+      order.sort((a, b) => catIndex.get(anns[a]!.category_id)! - catIndex.get(anns[b]!.category_id)! || a - b);
     }
+    for (let j = 0; j < anns.length; j++) {
+      const a = anns[j]!;
+      const ii = imgIndex.get(a.image_id);
+      const ci = catIndex.get(a.category_id);
+      if (ii === undefined || ci === undefined) {
+        key[j] = -1;
+        continue;
+      }
+      const c = useCats ? ii * K + ci : ii;
+      key[j] = c;
+      counts[c + 1]!++;
+    }
+    const start = new Int32Array(nCells + 1);
+    for (let c = 0; c < nCells; c++) start[c + 1] = start[c]! + counts[c + 1]!;
+    const fill = start.slice(0, nCells);
+    const idx = new Int32Array(start[nCells]!);
+    for (let q = 0; q < anns.length; q++) {
+      const j = order ? order[q]! : q;
+      const c = key[j]!;
+      if (c >= 0) idx[fill[c]!++] = j;
+    }
+    return { start, idx };
   }
 
-  private computeIouMatrix(dt: CocoAnnotation[], gt: CocoAnnotation[], iouType: IouType): Float64Array {
-    const D = dt.length;
-    const G = gt.length;
+  private boxesOf(anns: CocoAnnotation[], coco: Coco, needed: boolean): Float64Array {
+    if (!needed) return new Float64Array(0);
+    const out = new Float64Array(anns.length * 4);
+    for (let i = 0; i < anns.length; i++) {
+      const b = anns[i]!.bbox;
+      if (!b || b.length !== 4) throw new EvalInputError(`annotation ${anns[i]!.id} has no bbox`, coco.source);
+      out[i * 4] = b[0]!;
+      out[i * 4 + 1] = b[1]!;
+      out[i * 4 + 2] = b[2]!;
+      out[i * 4 + 3] = b[3]!;
+    }
+    return out;
+  }
+
+  /** IoU matrix [D][G] of one cell: detections (sorted) against GT in file order. */
+  private cellIous(dtOrder: Int32Array, gtMembers: Int32Array): Float64Array {
+    const s = this.state!;
+    const D = dtOrder.length;
+    const G = gtMembers.length;
     if (D === 0 || G === 0) return new Float64Array(0);
-    const iscrowd = Uint8Array.from(gt, (g) => (g.iscrowd ? 1 : 0));
-    if (iouType === 'bbox') {
-      const db = new Float64Array(D * 4);
-      const gb = new Float64Array(G * 4);
-      dt.forEach((d, i) => db.set(d.bbox, i * 4));
-      gt.forEach((g, i) => {
-        if (!g.bbox) throw new EvalInputError(`annotation ${g.id} has no bbox`, this.cocoGt.source);
-        gb.set(g.bbox, i * 4);
-      });
-      return bbIou(db, gb, D, G, iscrowd);
-    }
-    const dr: Rle[] = dt.map((d) => this.cocoDt.annToRle(d));
-    const gr: Rle[] = gt.map((g) => this.cocoGt.annToRle(g));
-    return rleIou(dr, gr, iscrowd);
-  }
-
-  /**
-   * Greedy matching of one cell for one area range (pycocotools'
-   * evaluateImg): GT sorted non-ignored first; for each IoU threshold the
-   * detections in score order take the best remaining GT.
-   */
-  private matchCell(cell: Cell, aRng: [number, number], maxDet: number) {
-    const T = this.params.iouThrs.length;
-    const gtIgOrig = cell.gt.map((g) => (g.iscrowd || g.area < aRng[0] || g.area > aRng[1] ? 1 : 0));
-    const order = gtIgOrig.map((_, i) => i).sort((a, b) => gtIgOrig[a]! - gtIgOrig[b]! || a - b);
-    const gt = order.map((i) => cell.gt[i]!);
-    const gtIg = Uint8Array.from(order, (i) => gtIgOrig[i]!);
-    const crowd = Uint8Array.from(gt, (g) => (g.iscrowd ? 1 : 0));
-    const D = Math.min(cell.dt.length, maxDet);
-    const G = gt.length;
-    const Gfull = cell.gt.length;
-    const dtm = new Float64Array(T * D);
-    const gtm = new Float64Array(T * G);
-    const dtIg = new Uint8Array(T * D);
-    if (cell.ious.length > 0) {
-      for (let t = 0; t < T; t++) {
-        const thr = this.params.iouThrs[t]!;
+    if (this.params.iouType === 'bbox') {
+      // pycocotools' bbIou over the cell's rows of the precomputed box arrays.
+      const o = new Float64Array(D * G);
+      for (let g = 0; g < G; g++) {
+        const gi = gtMembers[g]! * 4;
+        const G0 = s.gtBox[gi]!;
+        const G1 = s.gtBox[gi + 1]!;
+        const G2 = s.gtBox[gi + 2]!;
+        const G3 = s.gtBox[gi + 3]!;
+        const ga = G2 * G3;
+        const crowd = s.gtCrowd[gtMembers[g]!] === 1;
         for (let d = 0; d < D; d++) {
-          let iou = Math.min(thr, 1 - 1e-10);
-          let m = -1;
-          const row = d * Gfull;
-          for (let g = 0; g < G; g++) {
-            if (gtm[t * G + g]! > 0 && !crowd[g]) continue;
-            if (m > -1 && gtIg[m] === 0 && gtIg[g] === 1) break;
-            const v = cell.ious[row + order[g]!]!;
-            if (v < iou) continue;
-            iou = v;
-            m = g;
-          }
-          if (m === -1) continue;
-          dtIg[t * D + d] = gtIg[m]!;
-          dtm[t * D + d] = gt[m]!.id;
-          gtm[t * G + m] = cell.dt[d]!.id;
+          const di = dtOrder[d]! * 4;
+          const D0 = s.dtBox[di]!;
+          const D1 = s.dtBox[di + 1]!;
+          const D2 = s.dtBox[di + 2]!;
+          const D3 = s.dtBox[di + 3]!;
+          const w = Math.min(D2 + D0, G2 + G0) - Math.max(D0, G0);
+          if (w <= 0) continue;
+          const h = Math.min(D3 + D1, G3 + G1) - Math.max(D1, G1);
+          if (h <= 0) continue;
+          const i = w * h;
+          const da = D2 * D3;
+          o[d * G + g] = i / (crowd ? da : da + ga - i);
         }
       }
+      return o;
     }
-    for (let d = 0; d < D; d++) {
-      const a = cell.dt[d]!.area;
-      if (a < aRng[0] || a > aRng[1]) for (let t = 0; t < T; t++) if (dtm[t * D + d] === 0) dtIg[t * D + d] = 1;
-    }
-    return { gt, gtIg, D, G, dtm, gtm, dtIg };
+    const crowd = new Uint8Array(G);
+    for (let g = 0; g < G; g++) crowd[g] = s.gtCrowd[gtMembers[g]!]!;
+    const dr: Rle[] = Array.from(dtOrder, (i) => this.cocoDt.annToRle(s.dts[i]!));
+    const gr: Rle[] = Array.from(gtMembers, (i) => this.cocoGt.annToRle(s.gts[i]!));
+    return rleIou(dr, gr, crowd);
+  }
+
+  /** Detections of a cell sorted by score and truncated to maxDets[-1]; GT members in file order. */
+  private cell(c: number): { dtOrder: Int32Array; gtMembers: Int32Array } {
+    const s = this.state!;
+    const maxDet = s.maxDets[s.maxDets.length - 1]!;
+    const sorted = sortByScore(s.dtB.idx, s.dtB.start[c]!, s.dtB.start[c + 1]!, s.dtScore);
+    return { dtOrder: sorted.length > maxDet ? sorted.subarray(0, maxDet) : sorted, gtMembers: s.gtB.idx.subarray(s.gtB.start[c]!, s.gtB.start[c + 1]!) };
   }
 
   /** Run per-image evaluation for every (category, area range, image). */
   evaluate(): void {
     const p = this.params;
     const imgIds = uniqueSorted(p.imgIds);
-    const catIds = p.useCats ? uniqueSorted(p.catIds) : p.catIds;
+    const catIds = p.useCats ? uniqueSorted(p.catIds) : [...p.catIds];
     const maxDets = [...p.maxDets].sort((a, b) => a - b);
     p.imgIds = imgIds;
     p.catIds = catIds;
     p.maxDets = maxDets;
     const maxDet = maxDets[maxDets.length - 1]!;
-    this.prepare(imgIds, catIds, p.useCats, maxDet);
-    const K = p.useCats ? catIds.length : 1;
-    const A = p.areaRng.length;
+    const imgIndex = new Map(imgIds.map((id, i) => [id, i]));
+    const catIndex = new Map(catIds.map((id, i) => [id, i]));
     const I = imgIds.length;
+    const Kk = p.useCats ? catIds.length : 1;
+    const nCells = I * Kk;
+    const gts = p.useCats ? this.cocoGt.getAnns({ imgIds, catIds }) : this.cocoGt.getAnns({ imgIds });
+    const dts = p.useCats ? this.cocoDt.getAnns({ imgIds, catIds }) : this.cocoDt.getAnns({ imgIds });
+    const dtScore = Float64Array.from(dts, (d) => d.score ?? 0);
+    this.state = {
+      imgIds,
+      catIds,
+      areaRng: p.areaRng.map((r) => [r[0], r[1]] as [number, number]),
+      maxDets,
+      useCats: p.useCats,
+      nCatsInKey: Kk,
+      gts,
+      dts,
+      gtB: this.bucket(gts, imgIndex, catIndex, p.useCats, nCells),
+      dtB: this.bucket(dts, imgIndex, catIndex, p.useCats, nCells),
+      dtScore,
+      gtBox: this.boxesOf(gts, this.cocoGt, p.iouType === 'bbox'),
+      dtBox: this.boxesOf(dts, this.cocoDt, p.iouType === 'bbox'),
+      gtCrowd: Uint8Array.from(gts, (g) => (g.iscrowd ? 1 : 0)),
+      results: [],
+    };
+    const s = this.state;
     const T = p.iouThrs.length;
-    this.entries = new Array<Entry | null>(K * A * I).fill(null);
-    for (const [key, cell] of this.cells) {
-      const ii = Math.floor(key / K);
-      const k = key % K;
-      const scores = Float64Array.from(cell.dt.slice(0, maxDet), (d) => d.score!);
-      for (let a = 0; a < A; a++) {
-        const r = this.matchCell(cell, p.areaRng[a]!, maxDet);
-        const tp = new Uint8Array(T * r.D);
-        for (let i = 0; i < tp.length; i++) tp[i] = r.dtm[i] !== 0 ? 1 : 0;
-        let npig = 0;
-        for (let g = 0; g < r.G; g++) if (r.gtIg[g] === 0) npig++;
-        this.entries[(k * A + a) * I + ii] = { scores, tp, ig: r.dtIg, npig };
+    const A = s.areaRng.length;
+    const gtArea = Float64Array.from(gts, (g) => g.area);
+    const gtCrowd = s.gtCrowd;
+    const gtId = Float64Array.from(gts, (g) => g.id);
+    const dtArea = Float64Array.from(dts, (d) => d.area);
+    const dtId = Float64Array.from(dts, (d) => d.id);
+    // Scratch buffers, grown as needed.
+    let cap = 0;
+    let dtm = new Float64Array(0);
+    let gtm = new Float64Array(0);
+    let dtIg = new Uint8Array(0);
+    let gCap = 0;
+    let order = new Int32Array(0);
+    let ig = new Uint8Array(0);
+    let crowd = new Uint8Array(0);
+    let ids = new Float64Array(0);
+    let dIds = new Float64Array(0);
+
+    for (let k = 0; k < Kk; k++) {
+      // Pass 1: the cells of this category in image order, and their detection counts.
+      const cells: number[] = [];
+      let N = 0;
+      for (let ii = 0; ii < I; ii++) {
+        const c = ii * Kk + k;
+        const nd = s.dtB.start[c + 1]! - s.dtB.start[c]!;
+        const ng = s.gtB.start[c + 1]! - s.gtB.start[c]!;
+        if (nd === 0 && ng === 0) continue;
+        cells.push(c);
+        N += Math.min(nd, maxDet);
       }
+      if (cells.length === 0) {
+        s.results.push(null);
+        continue;
+      }
+      const res: CategoryResult = {
+        cellOffset: new Int32Array(cells.length),
+        cellCount: new Int32Array(cells.length),
+        scores: new Float64Array(N),
+        tp: Array.from({ length: A }, () => new Uint8Array(T * N)),
+        ig: Array.from({ length: A }, () => new Uint8Array(T * N)),
+        npig: new Float64Array(A),
+      };
+      let off = 0;
+      for (let ci = 0; ci < cells.length; ci++) {
+        const { dtOrder, gtMembers } = this.cell(cells[ci]!);
+        const D = dtOrder.length;
+        const G = gtMembers.length;
+        res.cellOffset[ci] = off;
+        res.cellCount[ci] = D;
+        for (let d = 0; d < D; d++) res.scores[off + d] = dtScore[dtOrder[d]!]!;
+        const ious = this.cellIous(dtOrder, gtMembers);
+        if (T * D > cap) {
+          cap = T * D * 2;
+          dtm = new Float64Array(cap);
+          dtIg = new Uint8Array(cap);
+        }
+        if (G > gCap) {
+          gCap = G * 2;
+          gtm = new Float64Array(T * gCap);
+          order = new Int32Array(gCap);
+          ig = new Uint8Array(gCap);
+          crowd = new Uint8Array(gCap);
+          ids = new Float64Array(gCap);
+        }
+        if (D > dIds.length) dIds = new Float64Array(D * 2);
+        for (let d = 0; d < D; d++) dIds[d] = dtId[dtOrder[d]!]!;
+        for (let a = 0; a < A; a++) {
+          const [lo, hi] = s.areaRng[a]!;
+          // GT order: non-ignored first, stable.
+          let q = 0;
+          for (let pass = 0; pass < 2; pass++) {
+            for (let g = 0; g < G; g++) {
+              const gi = gtMembers[g]!;
+              const ignored = gtCrowd[gi] || gtArea[gi]! < lo || gtArea[gi]! > hi ? 1 : 0;
+              if (ignored !== pass) continue;
+              order[q] = g;
+              ig[q] = ignored;
+              crowd[q] = gtCrowd[gi]!;
+              ids[q] = gtId[gi]!;
+              q++;
+            }
+          }
+          let npig = 0;
+          for (let g = 0; g < G; g++) if (!ig[g]) npig++;
+          res.npig[a]! += npig;
+          dtm.fill(0, 0, T * D);
+          dtIg.fill(0, 0, T * D);
+          gtm.fill(0, 0, T * G);
+          greedyMatch(p.iouThrs, ious, D, G, G, order, ig, crowd, ids, dIds, dtm, gtm, dtIg);
+          const tpA = res.tp[a]!;
+          const igA = res.ig[a]!;
+          for (let t = 0; t < T; t++) {
+            for (let d = 0; d < D; d++) {
+              const matched = dtm[t * D + d] !== 0;
+              tpA[t * N + off + d] = matched ? 1 : 0;
+              // Unmatched detections outside the area range are ignored.
+              const da = dtArea[dtOrder[d]!]!;
+              igA[t * N + off + d] = dtIg[t * D + d] || (!matched && (da < lo || da > hi)) ? 1 : 0;
+            }
+          }
+        }
+        off += D;
+      }
+      s.results.push(res);
     }
-    this.evaluated = { imgIds, catIds, areaRng: p.areaRng.map((r) => [r[0], r[1]]), maxDets, useCats: p.useCats };
   }
 
-  /** pycocotools' evaluateImg for one image and category (after evaluate()). */
+  private requireEvaluated() {
+    if (!this.state) throw new Error('run evaluate() first');
+    return this.state;
+  }
+
+  private cellIndex(imgId: number, catId: number): number {
+    const s = this.requireEvaluated();
+    const ii = s.imgIds.indexOf(imgId);
+    const ci = s.useCats ? s.catIds.indexOf(catId) : 0;
+    return ii < 0 || ci < 0 ? -1 : ii * s.nCatsInKey + ci;
+  }
+
+  /** pycocotools' evaluateImg for one image and category (after evaluate()); null where pycocotools returns None. */
   evaluateImg(imgId: number, catId: number, aRng: [number, number], maxDet: number): EvalImg | null {
-    const ev = this.requireEvaluated();
-    const ii = ev.imgIds.indexOf(imgId);
-    const ci = ev.useCats ? ev.catIds.indexOf(catId) : 0;
-    if (ii < 0 || ci < 0) return null;
-    const cell = this.cells.get(this.cellKey(ii, ci, ev.useCats ? ev.catIds.length : 1));
-    if (!cell) return null;
+    const s = this.requireEvaluated();
+    const c = this.cellIndex(imgId, catId);
+    if (c < 0) return null;
+    const { dtOrder: all, gtMembers } = this.cell(c);
+    if (all.length === 0 && gtMembers.length === 0) return null;
+    const ious = this.cellIous(all, gtMembers);
+    const dtOrder = all.subarray(0, Math.min(all.length, maxDet));
     const T = this.params.iouThrs.length;
-    const r = this.matchCell(cell, aRng, maxDet);
+    const D = dtOrder.length;
+    const Gfull = gtMembers.length;
+    const gtIgFile = Array.from(gtMembers, (gi) => {
+      const g = s.gts[gi]!;
+      return g.iscrowd || g.area < aRng[0] || g.area > aRng[1] ? 1 : 0;
+    });
+    const order = Int32Array.from(gtIgFile.map((_, i) => i).sort((a, b) => gtIgFile[a]! - gtIgFile[b]! || a - b));
+    const G = order.length;
+    const gt = Array.from(order, (g) => s.gts[gtMembers[g]!]!);
+    const ig = Uint8Array.from(order, (g) => gtIgFile[g]!);
+    const dtm = new Float64Array(T * D);
+    const gtm = new Float64Array(T * G);
+    const dtIg = new Uint8Array(T * D);
+    greedyMatch(
+      this.params.iouThrs,
+      ious,
+      D,
+      G,
+      Gfull,
+      order,
+      ig,
+      Uint8Array.from(gt, (g) => (g.iscrowd ? 1 : 0)),
+      Float64Array.from(gt, (g) => g.id),
+      Float64Array.from(dtOrder, (i) => s.dts[i]!.id),
+      dtm,
+      gtm,
+      dtIg,
+    );
+    for (let d = 0; d < D; d++) {
+      const area = s.dts[dtOrder[d]!]!.area;
+      if (area < aRng[0] || area > aRng[1]) for (let t = 0; t < T; t++) if (dtm[t * D + d] === 0) dtIg[t * D + d] = 1;
+    }
     const rows = (a: ArrayLike<number>, n: number) => Array.from({ length: T }, (_, t) => Array.from(a).slice(t * n, (t + 1) * n));
     return {
       image_id: imgId,
       category_id: catId,
       aRng,
       maxDet,
-      dtIds: cell.dt.slice(0, r.D).map((d) => d.id),
-      gtIds: r.gt.map((g) => g.id),
-      dtMatches: rows(r.dtm, r.D),
-      gtMatches: rows(r.gtm, r.G),
-      dtScores: cell.dt.slice(0, r.D).map((d) => d.score!),
-      gtIgnore: Array.from(r.gtIg),
-      dtIgnore: rows(r.dtIg, r.D),
+      dtIds: Array.from(dtOrder, (i) => s.dts[i]!.id),
+      gtIds: gt.map((g) => g.id),
+      dtMatches: rows(dtm, D),
+      gtMatches: rows(gtm, G),
+      dtScores: Array.from(dtOrder, (i) => s.dts[i]!.score!),
+      gtIgnore: Array.from(ig),
+      dtIgnore: rows(dtIg, D),
     };
   }
 
   /** pycocotools' computeIoU for one image and category: rows = detections by score, columns = GT in file order. */
   computeIoU(imgId: number, catId: number): number[][] {
-    const ev = this.requireEvaluated();
-    const ii = ev.imgIds.indexOf(imgId);
-    const ci = ev.useCats ? ev.catIds.indexOf(catId) : 0;
-    const cell = this.cells.get(this.cellKey(ii, ci, ev.useCats ? ev.catIds.length : 1));
-    if (!cell || cell.ious.length === 0) return [];
-    const G = cell.gt.length;
-    return cell.dt.map((_, d) => Array.from(cell.ious.subarray(d * G, (d + 1) * G)));
-  }
-
-  private requireEvaluated() {
-    if (!this.evaluated) throw new Error('run evaluate() first');
-    return this.evaluated;
+    const c = this.cellIndex(imgId, catId);
+    if (c < 0) return [];
+    const { dtOrder, gtMembers } = this.cell(c);
+    const ious = this.cellIous(dtOrder, gtMembers);
+    if (ious.length === 0) return [];
+    const G = gtMembers.length;
+    return Array.from(dtOrder, (_, d) => Array.from(ious.subarray(d * G, (d + 1) * G)));
   }
 
   /** Accumulate per-image results into precision / recall arrays (pycocotools' accumulate). */
   accumulate(): Accumulated {
-    const ev = this.requireEvaluated();
+    const s = this.requireEvaluated();
     const p = this.params;
     const T = p.iouThrs.length;
     const R = p.recThrs.length;
-    const K = ev.useCats ? ev.catIds.length : 1;
-    const A = ev.areaRng.length;
-    const M = ev.maxDets.length;
-    const I = ev.imgIds.length;
+    const K = s.nCatsInKey;
+    const A = s.areaRng.length;
+    const M = s.maxDets.length;
     const precision = new Float64Array(T * R * K * A * M).fill(-1);
     const recall = new Float64Array(T * K * A * M).fill(-1);
     const scoresOut = new Float64Array(T * R * K * A * M).fill(-1);
     const recThrs = p.recThrs;
     for (let k = 0; k < K; k++) {
+      const res = s.results[k];
+      if (!res) continue;
+      const Ntot = res.scores.length;
+      const pendingCopies: number[] = [];
+      // One stable sort by descending score (ties keep image order) serves
+      // every maxDet: the stable order of a subset is the subset of the order.
+      const all = new Int32Array(Ntot);
+      const rank = new Int32Array(Ntot);
+      for (let ci = 0; ci < res.cellOffset.length; ci++) {
+        const o = res.cellOffset[ci]!;
+        for (let d = 0; d < res.cellCount[ci]!; d++) rank[o + d] = d;
+      }
+      const order = Array.from({ length: Ntot }, (_, i) => i);
+      order.sort((x, y) => res.scores[y]! - res.scores[x]! || x - y);
+      all.set(order);
+      let maxCellCount = 0;
+      for (const n of res.cellCount) if (n > maxCellCount) maxCellCount = n;
       for (let m = 0; m < M; m++) {
-        const maxDet = ev.maxDets[m]!;
-        // Scores and their merged order do not depend on the area range.
-        const first = (a: number) => {
-          const list: Entry[] = [];
-          for (let i = 0; i < I; i++) {
-            const e = this.entries[(k * A + a) * I + i];
-            if (e) list.push(e);
-          }
-          return list;
-        };
-        const E0 = first(0);
-        if (E0.length === 0) continue;
-        let N = 0;
-        for (const e of E0) N += Math.min(e.scores.length, maxDet);
-        const allScores = new Float64Array(N);
-        let off = 0;
-        for (const e of E0) {
-          const n = Math.min(e.scores.length, maxDet);
-          allScores.set(e.scores.subarray(0, n), off);
-          off += n;
+        const maxDet = s.maxDets[m]!;
+        if (m + 1 < M && maxDet >= maxCellCount) {
+          // No cell is truncated at this maxDet: results equal the next larger one's.
+          pendingCopies.push(m);
+          continue;
         }
-        const order = Array.from({ length: N }, (_, i) => i);
-        order.sort((x, y) => allScores[y]! - allScores[x]! || x - y);
-        const sortedScores = Float64Array.from(order, (i) => allScores[i]!);
-        const tpFlags = new Uint8Array(N);
-        const igFlags = new Uint8Array(N);
-        const rc = new Float64Array(N);
-        const pr = new Float64Array(N);
+        // Detections kept at this maxDet: the first maxDet of each cell.
+        let sel: Int32Array = all;
+        if (maxDet < s.maxDets[M - 1]!) {
+          sel = new Int32Array(Ntot);
+          let q = 0;
+          for (let i = 0; i < Ntot; i++) if (rank[all[i]!]! < maxDet) sel[q++] = all[i]!;
+          sel = sel.subarray(0, q);
+        }
+        const N = sel.length;
+        const tpPos = new Int32Array(N + 1);
+        const prAtTp = new Float64Array(N + 1);
         for (let a = 0; a < A; a++) {
-          const E = a === 0 ? E0 : first(a);
-          let npig = 0;
-          for (const e of E) npig += e.npig;
+          const npig = res.npig[a]!;
           if (npig === 0) continue;
+          const tpA = res.tp[a]!;
+          const igA = res.ig[a]!;
           for (let t = 0; t < T; t++) {
-            // Concatenate this threshold's flags in image order, then permute.
-            const catTp = new Uint8Array(N);
-            const catIg = new Uint8Array(N);
-            let o = 0;
-            for (const e of E) {
-              const D = e.scores.length;
-              const n = Math.min(D, maxDet);
-              catTp.set(e.tp.subarray(t * D, t * D + n), o);
-              catIg.set(e.ig.subarray(t * D, t * D + n), o);
-              o += n;
-            }
-            for (let i = 0; i < N; i++) {
-              tpFlags[i] = catTp[order[i]!]!;
-              igFlags[i] = catIg[order[i]!]!;
-            }
+            const base = t * Ntot;
+            // Precision only rises at true positives, and recall only changes
+            // there: so the interpolated precision at a recall threshold is the
+            // running max (from the right) of precision over true positives.
             let tp = 0;
             let fp = 0;
             for (let i = 0; i < N; i++) {
-              if (!igFlags[i]) {
-                if (tpFlags[i]) tp++;
-                else fp++;
-              }
-              rc[i] = tp / npig;
-              pr[i] = tp / (fp + tp + EPS);
+              const j = base + sel[i]!;
+              if (igA[j]) continue;
+              if (tpA[j]) {
+                tp++;
+                tpPos[tp] = i;
+                prAtTp[tp] = tp / (fp + tp + EPS);
+              } else fp++;
             }
-            const rIdx = ((t * K + k) * A + a) * M + m;
-            recall[rIdx] = N > 0 ? rc[N - 1]! : 0;
-            for (let i = N - 1; i > 0; i--) if (pr[i]! > pr[i - 1]!) pr[i - 1] = pr[i]!;
+            recall[((t * K + k) * A + a) * M + m] = N > 0 ? tp / npig : 0;
+            for (let v = tp - 1; v >= 1; v--) if (prAtTp[v + 1]! > prAtTp[v]!) prAtTp[v] = prAtTp[v + 1]!;
             // q[r] = pr[searchsorted_left(rc, recThrs[r])]; past the end the rest stay 0.
-            let pi = 0;
+            let v = 1;
             for (let ri = 0; ri < R; ri++) {
               const thr = recThrs[ri]!;
-              while (pi < N && rc[pi]! < thr) pi++;
-              const pIdx = (((t * R + ri) * K + k) * A + a) * M + m;
-              if (pi >= N) {
+              const j = (((t * R + ri) * K + k) * A + a) * M + m;
+              if (N === 0) {
+                precision[j] = 0;
+                scoresOut[j] = 0;
+                continue;
+              }
+              if (!(0 < thr)) {
+                // rc[0] >= thr: index 0, whose envelope is the max over everything.
+                precision[j] = tp > 0 ? prAtTp[1]! : 0;
+                scoresOut[j] = res.scores[sel[0]!]!;
+                continue;
+              }
+              while (v <= tp && v / npig < thr) v++;
+              if (v > tp) {
                 for (let rj = ri; rj < R; rj++) {
-                  const j = (((t * R + rj) * K + k) * A + a) * M + m;
-                  precision[j] = 0;
-                  scoresOut[j] = 0;
+                  const jj = (((t * R + rj) * K + k) * A + a) * M + m;
+                  precision[jj] = 0;
+                  scoresOut[jj] = 0;
                 }
                 break;
               }
-              precision[pIdx] = pr[pi]!;
-              scoresOut[pIdx] = sortedScores[pi]!;
+              precision[j] = prAtTp[v]!;
+              scoresOut[j] = res.scores[sel[tpPos[v]!]!]!;
             }
           }
         }
+      }
+      // Fill the maxDets that needed no truncation from the largest one (largest first).
+      for (const m of pendingCopies.reverse()) {
+        for (let t = 0; t < T; t++)
+          for (let a = 0; a < A; a++) {
+            recall[((t * K + k) * A + a) * M + m] = recall[((t * K + k) * A + a) * M + m + 1]!;
+            for (let r = 0; r < R; r++) {
+              const j = (((t * R + r) * K + k) * A + a) * M + m;
+              precision[j] = precision[j + 1]!;
+              scoresOut[j] = scoresOut[j + 1]!;
+            }
+          }
       }
     }
     this.eval = { counts: [T, R, K, A, M], precision, recall, scores: scoresOut };
@@ -446,14 +627,14 @@ export class CocoEval {
     return this.stats;
   }
 
-  /** Per-category AP (all IoUs), AP50, AP75 at area all / maxDets 100; null where undefined (-1). */
+  /** Per-category AP (all IoUs), AP50, AP75 at area all and the largest maxDets; null where undefined. */
   perCategory(): { categoryId: number; ap: number | null; ap50: number | null; ap75: number | null }[] {
     if (!this.eval) throw new Error('run accumulate() first');
-    const ev = this.requireEvaluated();
+    const s = this.requireEvaluated();
     const p = this.params;
     const [T, R, K, A, M] = this.eval.counts;
     const aind = p.areaRngLbl.indexOf('all');
-    const mind = p.maxDets.indexOf(100) >= 0 ? p.maxDets.indexOf(100) : M - 1;
+    const mind = M - 1;
     const mean = (k: number, ts: number[]): number | null => {
       const vals: number[] = [];
       for (const t of ts)
@@ -465,7 +646,7 @@ export class CocoEval {
     };
     const tIdx = (thr: number) => p.iouThrs.flatMap((v, i) => (v === thr ? [i] : []));
     return Array.from({ length: K }, (_, k) => ({
-      categoryId: ev.useCats ? ev.catIds[k]! : -1,
+      categoryId: s.useCats ? s.catIds[k]! : -1,
       ap: mean(k, [...Array(T).keys()]),
       ap50: mean(k, tIdx(0.5)),
       ap75: mean(k, tIdx(0.75)),

@@ -257,30 +257,53 @@ function boxesOf(rs: readonly Rle[]): Float64Array {
   return out;
 }
 
+/** Boundary indices scratch, grown as needed (rasterisation runs 10^4-10^5 times per evaluation). */
+let boundaryScratch = new Uint32Array(1024);
+
 /**
- * Rasterise a polygon [x0,y0,x1,y1,...] the way pycocotools does: vertices
- * upsampled by 5 and rounded, edges walked densely, then the points where x
- * crosses a pixel centre give the column boundaries of the runs.
+ * Rasterise a polygon [x0,y0,x1,y1,...] the way pycocotools does, to the
+ * bit: vertices upsampled by 5 and rounded; each edge walked densely along
+ * its major axis; every step where the upsampled x changes yields a column
+ * boundary point, kept when it falls on a pixel centre column and mapped
+ * back to the pixel grid. The dense walk is streamed (never stored), and
+ * along x-major edges only the steps that can land on a centre column
+ * (every 5th) are evaluated.
  */
 export function rleFrPoly(xy: ArrayLike<number>, h: number, w: number): Rle {
   const k = Math.floor(xy.length / 2);
   const scale = 5;
-  const x = new Int32Array(k + 1);
-  const y = new Int32Array(k + 1);
-  for (let j = 0; j < k; j++) x[j] = cInt(scale * xy[j * 2]! + 0.5);
-  x[k] = x[0]!;
-  for (let j = 0; j < k; j++) y[j] = cInt(scale * xy[j * 2 + 1]! + 0.5);
-  y[k] = y[0]!;
-  let m = 0;
-  for (let j = 0; j < k; j++) m += Math.max(Math.abs(x[j]! - x[j + 1]!), Math.abs(y[j]! - y[j + 1]!)) + 1;
-  const u = new Int32Array(m);
-  const v = new Int32Array(m);
-  m = 0;
+  let np = 0;
+  const add = (xPrime: number, vMin: number): void => {
+    const xd = (xPrime + 0.5) / scale - 0.5;
+    if (Math.floor(xd) !== xd || xd < 0 || xd > w - 1) return;
+    let yd = (vMin + 0.5) / scale - 0.5;
+    if (yd < 0) yd = 0;
+    else if (yd > h) yd = h;
+    yd = Math.ceil(yd);
+    if (np >= boundaryScratch.length) {
+      const grown = new Uint32Array(boundaryScratch.length * 2);
+      grown.set(boundaryScratch);
+      boundaryScratch = grown;
+    }
+    boundaryScratch[np++] = (xd * h + yd) >>> 0;
+  };
+  let first = true;
+  let prevU = 0;
+  let prevV = 0;
+  // Compare a dense point with the previous one (an x change is a boundary step).
+  const step = (u: number, v: number): void => {
+    if (!first && u !== prevU) add(u < prevU ? u : u - 1, v < prevV ? v : prevV);
+    first = false;
+    prevU = u;
+    prevV = v;
+  };
+  const vx = (j: number) => cInt(scale * xy[(j % k) * 2]! + 0.5);
+  const vy = (j: number) => cInt(scale * xy[(j % k) * 2 + 1]! + 0.5);
   for (let j = 0; j < k; j++) {
-    let xs = x[j]!;
-    let xe = x[j + 1]!;
-    let ys = y[j]!;
-    let ye = y[j + 1]!;
+    let xs = vx(j);
+    let xe = vx(j + 1);
+    let ys = vy(j);
+    let ye = vy(j + 1);
     const dx = Math.abs(xe - xs);
     const dy = Math.abs(ys - ye);
     const flip = (dx >= dy && xs > xe) || (dx < dy && ys > ye);
@@ -292,44 +315,32 @@ export function rleFrPoly(xy: ArrayLike<number>, h: number, w: number): Rle {
       ys = ye;
       ye = t;
     }
-    const s = dx >= dy ? (ye - ys) / dx : (xe - xs) / dy;
     if (dx >= dy) {
-      for (let d = 0; d <= dx; d++) {
-        const t = flip ? dx - d : d;
-        u[m] = t + xs;
-        v[m] = cInt(ys + s * t + 0.5);
-        m++;
+      // u = xs + t moves by one per step. dx = dy = 0 (a repeated vertex)
+      // makes s NaN, and C's (int)NaN is INT_MIN.
+      const s = (ye - ys) / dx;
+      const V = (t: number) => (dx === 0 ? INT_MIN : cInt(ys + s * t + 0.5));
+      const tFirst = flip ? dx : 0;
+      const tLast = flip ? 0 : dx;
+      step(xs + tFirst, V(tFirst));
+      // Within the edge, the step between t-1 and t has x' = xs + t - 1 (the
+      // smaller u); only x' = 2 (mod 5) lands on a pixel-centre column.
+      if (dx > 0) {
+        let t = 1 + ((((2 - (xs + 0)) % 5) + 5) % 5);
+        for (; t <= dx; t += 5) add(xs + t - 1, Math.min(V(t - 1), V(t)));
       }
+      prevU = xs + tLast;
+      prevV = V(tLast);
     } else {
+      const s = (xe - xs) / dy;
       for (let d = 0; d <= dy; d++) {
         const t = flip ? dy - d : d;
-        v[m] = t + ys;
-        u[m] = cInt(xs + s * t + 0.5);
-        m++;
+        step(cInt(xs + s * t + 0.5), t + ys);
       }
     }
   }
-  // Points along the y boundaries, downsampled to pixel columns.
-  const total = m;
-  const px = new Int32Array(total);
-  const py = new Int32Array(total);
-  let np = 0;
-  for (let j = 1; j < total; j++) {
-    if (u[j] === u[j - 1]) continue;
-    let xd = u[j]! < u[j - 1]! ? u[j]! : u[j]! - 1;
-    xd = (xd + 0.5) / scale - 0.5;
-    if (Math.floor(xd) !== xd || xd < 0 || xd > w - 1) continue;
-    let yd = v[j]! < v[j - 1]! ? v[j]! : v[j - 1]!;
-    yd = (yd + 0.5) / scale - 0.5;
-    if (yd < 0) yd = 0;
-    else if (yd > h) yd = h;
-    yd = Math.ceil(yd);
-    px[np] = xd;
-    py[np] = yd;
-    np++;
-  }
   const a = new Uint32Array(np + 1);
-  for (let j = 0; j < np; j++) a[j] = (px[j]! * h + py[j]!) >>> 0;
+  a.set(boundaryScratch.subarray(0, np));
   a[np] = (h * w) >>> 0;
   a.sort();
   let p = 0;
@@ -338,19 +349,18 @@ export function rleFrPoly(xy: ArrayLike<number>, h: number, w: number): Rle {
     a[j] = (t - p) >>> 0;
     p = t;
   }
-  // Merge zero-length runs into their neighbours.
-  const b = new Uint32Array(a.length);
+  // Merge zero-length runs into their neighbours (in place: the write index never passes the read index).
   let j = 0;
   let mb = 0;
-  b[mb++] = a[j++]!;
+  a[mb++] = a[j++]!;
   while (j < a.length) {
-    if (a[j]! > 0) b[mb++] = a[j++]!;
+    if (a[j]! > 0) a[mb++] = a[j++]!;
     else {
       j++;
-      if (j < a.length) b[mb - 1] = (b[mb - 1]! + a[j++]!) >>> 0;
+      if (j < a.length) a[mb - 1] = (a[mb - 1]! + a[j++]!) >>> 0;
     }
   }
-  return { h, w, counts: b.slice(0, mb) };
+  return { h, w, counts: a.slice(0, mb) };
 }
 
 /** A box [x,y,w,h] as the RLE of its 4-corner polygon (so it inherits polygon rounding). */
@@ -382,27 +392,39 @@ export function rleToString(r: Rle): string {
   return String.fromCharCode(...parts);
 }
 
+let countsScratch = new Uint32Array(4096);
+
 /** Parse a compressed counts string. Characters outside '0'..'o' or a dangling continuation are errors. */
 export function rleFrString(s: string, h: number, w: number): Rle {
-  const cnts = new Uint32Array(s.length);
+  const n = s.length;
+  if (countsScratch.length < n) countsScratch = new Uint32Array(Math.max(n, countsScratch.length * 2));
+  const cnts = countsScratch;
   let m = 0;
   let p = 0;
-  while (p < s.length) {
+  while (p < n) {
     let x = 0;
     let k = 0;
-    let more = 1;
-    while (more) {
-      if (p >= s.length) throw new MaskApiError(`RLE string ends inside a count at character ${p}`, 'ValueError');
-      const c = s.charCodeAt(p) - 48;
-      if (c < 0 || c > 63) throw new MaskApiError(`RLE string has an invalid character '${s[p]}' at ${p}`, 'ValueError');
-      x += (c & 0x1f) * 2 ** (5 * k);
-      more = c & 0x20;
+    let c = 0;
+    do {
+      if (p >= n) return badString(s, p, 'ends inside a count');
+      c = s.charCodeAt(p) - 48;
+      if (c >>> 6) return badString(s, p, 'has an invalid character');
+      // Groups below bit 30 fit int32 bit operations; wider values (rare) use floats.
+      if (k < 6) x |= (c & 0x1f) << (5 * k);
+      else x += (c & 0x1f) * 2 ** (5 * k);
       p++;
       k++;
-      if (!more && c & 0x10) x -= 2 ** (5 * k);
+    } while (c & 0x20);
+    if (c & 0x10) {
+      if (k <= 6) x |= -1 << (5 * k);
+      else x -= 2 ** (5 * k);
     }
     if (m > 2) x += cnts[m - 2]!;
-    cnts[m++] = ((x % 4294967296) + 4294967296) % 4294967296;
+    cnts[m++] = x >>> 0;
   }
   return { h, w, counts: cnts.slice(0, m) };
+}
+
+function badString(s: string, p: number, what: string): never {
+  throw new MaskApiError(p >= s.length ? `RLE string ${what} at character ${p}` : `RLE string ${what} '${s[p]}' at ${p}`, 'ValueError');
 }

@@ -120,3 +120,40 @@ export function fromTf(t: Tensor): HostTensor {
   if (t.dtype === 'bool') return { dtype: 'bool', shape: [...t.shape], data: Uint8Array.from(data as Uint8Array) };
   throw new Error(`cannot store a ${t.dtype} tensor`);
 }
+
+/** Permute the axes of a host tensor (a copy in row-major order). */
+export function transposeHost(t: HostTensor, perm: number[]): HostTensor {
+  if (perm.length !== t.shape.length) throw new Error(`transpose: perm [${perm}] does not fit shape [${t.shape}]`);
+  const shape = perm.map((p) => t.shape[p]!);
+  const n = numel(t.shape);
+  const inStrides = new Array<number>(t.shape.length);
+  let s = 1;
+  for (let i = t.shape.length - 1; i >= 0; i--) {
+    inStrides[i] = s;
+    s *= t.shape[i]!;
+  }
+  const src = t.data as unknown as { length: number; [i: number]: number | bigint };
+  const Ctor = (t.data as unknown as { constructor: new (n: number) => typeof t.data }).constructor;
+  const out = new Ctor(n) as unknown as { [i: number]: number | bigint };
+  const permStrides = perm.map((p) => inStrides[p]!);
+  const idx = new Array<number>(shape.length).fill(0);
+  let srcOff = 0;
+  for (let i = 0; i < n; i++) {
+    out[i] = src[srcOff]!;
+    for (let d = shape.length - 1; d >= 0; d--) {
+      idx[d]!++;
+      srcOff += permStrides[d]!;
+      if (idx[d]! < shape[d]!) break;
+      srcOff -= permStrides[d]! * shape[d]!;
+      idx[d] = 0;
+    }
+  }
+  return { dtype: t.dtype, shape, data: out as unknown as HostArray };
+}
+
+/** Rows [start, end) of a host tensor along axis 0. */
+export function sliceRows(t: HostTensor, start: number, end: number): HostTensor {
+  const row = numel(t.shape.slice(1));
+  const data = (t.data as unknown as { slice(a: number, b: number): HostArray }).slice(start * row, end * row);
+  return { dtype: t.dtype, shape: [end - start, ...t.shape.slice(1)], data };
+}

@@ -1,0 +1,77 @@
+import { Module } from '../engine/module.js';
+import { tf, type Tensor } from '../engine/tf.js';
+import { Linear } from '../engine/layers/linear.js';
+import { LayerNorm } from '../engine/layers/layer-norm.js';
+import { batchMatMul } from '../engine/ops/dense.js';
+import * as init from '../engine/init.js';
+import { addDecomposedRelPos } from './rel-pos.js';
+
+export interface AttentionOptions {
+  dim: number;
+  numHeads: number;
+  layernormEps: number;
+  /** Token grid (h, w) for decomposed relative positions; undefined disables them. */
+  relPosSize?: [number, number];
+}
+
+/**
+ * BEiT-3 multi-head self-attention (torchscale's MultiheadAttention, vision
+ * expert): separate q/k/v projections with bias, q scaled after projection,
+ * Sub-LN (`inner_attn_ln`) on the merged heads before `out_proj`. In ViTDet
+ * mode it adds decomposed relative positions computed from the unscaled q.
+ */
+export class Beit3Attention extends Module {
+  readonly q_proj: Linear;
+  readonly k_proj: Linear;
+  readonly v_proj: Linear;
+  readonly inner_attn_ln: LayerNorm;
+  readonly out_proj: Linear;
+  readonly rel_pos_h?: tf.Variable;
+  readonly rel_pos_w?: tf.Variable;
+  readonly headDim: number;
+  readonly scale: number;
+
+  constructor(readonly opts: AttentionOptions) {
+    super();
+    const { dim } = opts;
+    this.headDim = dim / opts.numHeads;
+    if (!Number.isInteger(this.headDim)) throw new Error(`dim ${dim} is not divisible by ${opts.numHeads} heads`);
+    this.scale = this.headDim ** -0.5;
+    const w = (shape: number[]) => init.truncNormal(shape, 0.02);
+    const z = (shape: number[]) => init.zeros(shape);
+    this.q_proj = this.module('q_proj', new Linear(dim, dim, { initWeight: w, initBias: z }));
+    this.k_proj = this.module('k_proj', new Linear(dim, dim, { initWeight: w, initBias: z }));
+    this.v_proj = this.module('v_proj', new Linear(dim, dim, { initWeight: w, initBias: z }));
+    this.inner_attn_ln = this.module('inner_attn_ln', new LayerNorm(dim, opts.layernormEps));
+    this.out_proj = this.module('out_proj', new Linear(dim, dim, { initWeight: w, initBias: z }));
+    if (opts.relPosSize) {
+      // New parameters (no BEiT-3 checkpoint has them), zero-initialised as ViTDet.
+      this.rel_pos_h = this.param('rel_pos_h', init.zeros([2 * opts.relPosSize[0] - 1, this.headDim]));
+      this.rel_pos_w = this.param('rel_pos_w', init.zeros([2 * opts.relPosSize[1] - 1, this.headDim]));
+    }
+  }
+
+  /**
+   * x: [B, L, C] tokens. `hw` gives the (h, w) grid of the L tokens when
+   * relative positions are used.
+   */
+  forward(x: Tensor, hw?: [number, number]): Tensor {
+    return tf.tidy(() => {
+      const [b, l, c] = x.shape as [number, number, number];
+      const nh = this.opts.numHeads;
+      const d = this.headDim;
+      const heads = (t: Tensor) => t.reshape([b, l, nh, d]).transpose([0, 2, 1, 3]).reshape([b * nh, l, d]);
+      const q = heads(this.q_proj.forward(x));
+      const k = heads(this.k_proj.forward(x));
+      const v = heads(this.v_proj.forward(x));
+      let attn = batchMatMul(tf.mul(q, this.scale), k.transpose([0, 2, 1]));
+      if (this.rel_pos_h && this.rel_pos_w) {
+        if (!hw) throw new Error('relative positions need the token grid size');
+        attn = addDecomposedRelPos(attn, q, this.rel_pos_h, this.rel_pos_w, hw, hw);
+      }
+      attn = tf.softmax(attn, -1);
+      const o = batchMatMul(attn, v).reshape([b, nh, l, d]).transpose([0, 2, 1, 3]).reshape([b, l, c]);
+      return this.out_proj.forward(this.inner_attn_ln.forward(o));
+    });
+  }
+}

@@ -1,0 +1,69 @@
+import { Module } from '../engine/module.js';
+import { tf, type Tensor } from '../engine/tf.js';
+import { LayerNorm } from '../engine/layers/layer-norm.js';
+import { DropPath } from '../engine/layers/drop-path.js';
+import type { Rng } from '../engine/random.js';
+import { Beit3Attention } from './attention.js';
+import { Beit3Ffn } from './ffn.js';
+import { windowPartition, windowUnpartition } from './windows.js';
+
+export interface BlockOptions {
+  dim: number;
+  numHeads: number;
+  ffnDim: number;
+  layernormEps: number;
+  dropPath: number;
+  /** ViTDet: window size in tokens (0 = global attention). */
+  windowSize: number;
+  /** ViTDet: grid the relative-position tables are sized for (window or full map); undefined = none. */
+  relPosSize?: [number, number];
+  rng: Rng;
+}
+
+/**
+ * One BEiT-3 encoder layer (pre-LN, Sub-LN), vision expert:
+ *   x = x + drop_path(attn(norm1(x)));  x = x + drop_path(ffn(norm2(x))).
+ * `norm1` is torchscale's self_attn_layer_norm, `norm2` its final_layer_norm.
+ * In ViTDet mode the attention runs inside windows (zero padding after the
+ * norm, unmasked) unless windowSize is 0.
+ */
+export class Beit3Block extends Module {
+  readonly norm1: LayerNorm;
+  readonly attn: Beit3Attention;
+  readonly norm2: LayerNorm;
+  readonly ffn: Beit3Ffn;
+  readonly dropPath: DropPath;
+
+  constructor(readonly opts: BlockOptions) {
+    super();
+    this.norm1 = this.module('norm1', new LayerNorm(opts.dim, opts.layernormEps));
+    this.attn = this.module('attn', new Beit3Attention({ dim: opts.dim, numHeads: opts.numHeads, layernormEps: opts.layernormEps, relPosSize: opts.relPosSize }));
+    this.norm2 = this.module('norm2', new LayerNorm(opts.dim, opts.layernormEps));
+    this.ffn = this.module('ffn', new Beit3Ffn(opts.dim, opts.ffnDim, opts.layernormEps));
+    this.dropPath = this.module('drop_path', new DropPath(opts.dropPath, opts.rng));
+  }
+
+  /** Token form: x [B, L, C] (plain BEiT-3, cls token included). */
+  forwardTokens(x: Tensor): Tensor {
+    const a = this.attn.forward(this.norm1.forward(x));
+    const y = tf.add(x, this.dropPath.forward(a));
+    return tf.add(y, this.dropPath.forward(this.ffn.forward(this.norm2.forward(y))));
+  }
+
+  /** Map form: x [B, H, W, C] (ViTDet). */
+  forwardMap(x: Tensor): Tensor {
+    const [b, h, w, c] = x.shape as [number, number, number, number];
+    let t = this.norm1.forward(x);
+    const ws = this.opts.windowSize;
+    if (ws > 0) {
+      const { windows, padded } = windowPartition(t, ws);
+      const nw = windows.shape[0]!;
+      const a = this.attn.forward(windows.reshape([nw, ws * ws, c]), [ws, ws]);
+      t = windowUnpartition(a.reshape([nw, ws, ws, c]), ws, padded, [h, w]);
+    } else {
+      t = this.attn.forward(t.reshape([b, h * w, c]), [h, w]).reshape([b, h, w, c]);
+    }
+    const y = tf.add(x, this.dropPath.forward(t));
+    return tf.add(y, this.dropPath.forward(this.ffn.forward(this.norm2.forward(y))));
+  }
+}

@@ -1,0 +1,56 @@
+import { tf } from '../../engine/tf.js';
+import type { Module } from '../../engine/module.js';
+import { readSafetensors } from '../../io/safetensors.js';
+import { readTorchStateDict } from '../../io/torch.js';
+import { toTf, type HostTensor } from '../../io/host-tensor.js';
+import { DensekitError } from '../../util/errors.js';
+import { convertBeit3 } from './beit3-keys.js';
+
+export interface PretrainedReport {
+  /** Encoder parameters set from the checkpoint. */
+  loaded: string[];
+  /** Encoder parameters the checkpoint lacks (kept at their initialisation, e.g. ViTDet's rel-pos tables). */
+  initialised: string[];
+  /** Checkpoint tensors this encoder has no use for (e.g. the cls token in ViTDet mode). */
+  unused: string[];
+  /** Official keys dropped by the conversion (text experts, heads). */
+  dropped: string[];
+}
+
+/**
+ * Read BEiT-3 encoder weights from an official `.pth` (converted on the fly)
+ * or from a densekit `.safetensors` (encoder names, as `densekit convert`
+ * writes them).
+ */
+export function readBeit3Weights(path: string): { tensors: Map<string, HostTensor>; dropped: string[] } {
+  if (path.endsWith('.safetensors')) {
+    const f = readSafetensors(path);
+    if ([...f.tensors.keys()].some((k) => k.startsWith('beit3.') || k.startsWith('encoder.layers.'))) {
+      const c = convertBeit3(f.tensors);
+      return { tensors: c.tensors, dropped: c.dropped };
+    }
+    return { tensors: f.tensors, dropped: [] };
+  }
+  const c = convertBeit3(readTorchStateDict(path));
+  return { tensors: c.tensors, dropped: c.dropped };
+}
+
+/** Copy encoder weights into `encoder` (a Beit3Encoder); shapes must match. */
+export function loadBeit3Weights(encoder: Module, tensors: Map<string, HostTensor>, source = 'checkpoint'): PretrainedReport {
+  const own = encoder.stateDict();
+  const report: PretrainedReport = { loaded: [], initialised: [], unused: [], dropped: [] };
+  for (const [name, v] of own) {
+    const t = tensors.get(name);
+    if (!t) {
+      report.initialised.push(name);
+      continue;
+    }
+    if (t.shape.length !== v.shape.length || t.shape.some((d, i) => d !== v.shape[i])) {
+      throw new DensekitError(`shape [${t.shape}] does not fit the model's [${v.shape}] (wrong size preset?)`, { file: source, key: name });
+    }
+    tf.tidy(() => v.assign(toTf(t, name)));
+    report.loaded.push(name);
+  }
+  for (const name of tensors.keys()) if (!own.has(name)) report.unused.push(name);
+  return report;
+}

@@ -2,9 +2,9 @@ import { Module } from '../engine/module.js';
 import { tf, type Tensor } from '../engine/tf.js';
 import { Linear } from '../engine/layers/linear.js';
 import { LayerNorm } from '../engine/layers/layer-norm.js';
-import { batchMatMul } from '../engine/ops/dense.js';
+import { batchMatMul, dense } from '../engine/ops/dense.js';
 import * as init from '../engine/init.js';
-import { addDecomposedRelPos } from './rel-pos.js';
+import { decomposedRelPos, relPosBias } from './rel-pos.js';
 
 export interface AttentionOptions {
   dim: number;
@@ -12,6 +12,8 @@ export interface AttentionOptions {
   layernormEps: number;
   /** Token grid (h, w) for decomposed relative positions; undefined disables them. */
   relPosSize?: [number, number];
+  /** Sequences at least this long attend head by head (default 1024; see attendPerHead). */
+  perHeadMinTokens?: number;
 }
 
 /**
@@ -60,18 +62,51 @@ export class Beit3Attention extends Module {
       const [b, l, c] = x.shape as [number, number, number];
       const nh = this.opts.numHeads;
       const d = this.headDim;
-      const heads = (t: Tensor) => t.reshape([b, l, nh, d]).transpose([0, 2, 1, 3]).reshape([b * nh, l, d]);
-      const q = heads(this.q_proj.forward(x));
-      const k = heads(this.k_proj.forward(x));
-      const v = heads(this.v_proj.forward(x));
-      let attn = batchMatMul(tf.mul(q, this.scale), k.transpose([0, 2, 1]));
+      // Projections are large 2-D matmuls; heads are then split with one transpose each.
+      const q = this.q_proj.forward(x).reshape([b, l, nh, d]).transpose([0, 2, 1, 3]).reshape([b * nh, l, d]);
+      const kT = this.k_proj.forward(x).reshape([b, l, nh, d]).transpose([0, 2, 3, 1]).reshape([b * nh, d, l]);
+      const v = this.v_proj.forward(x).reshape([b, l, nh, d]).transpose([0, 2, 1, 3]).reshape([b * nh, l, d]);
+      let rel: { relH: Tensor; relW: Tensor } | undefined;
       if (this.rel_pos_h && this.rel_pos_w) {
         if (!hw) throw new Error('relative positions need the token grid size');
-        attn = addDecomposedRelPos(attn, q, this.rel_pos_h, this.rel_pos_w, hw, hw);
+        rel = decomposedRelPos(q, this.rel_pos_h, this.rel_pos_w, hw, hw);
       }
-      attn = tf.softmax(attn, -1);
-      const o = batchMatMul(attn, v).reshape([b, nh, l, d]).transpose([0, 2, 1, 3]).reshape([b, l, c]);
-      return this.out_proj.forward(this.inner_attn_ln.forward(o));
+      const o = l >= (this.opts.perHeadMinTokens ?? 1024) ? this.attendPerHead(q, kT, v, rel) : this.attendBatched(q, kT, v, rel);
+      const merged = o.reshape([b, nh, l, d]).transpose([0, 2, 1, 3]).reshape([b, l, c]);
+      return this.out_proj.forward(this.inner_attn_ln.forward(merged));
     });
+  }
+
+  /** Many short sequences (windows): one batched matmul for all (window, head) pairs. */
+  private attendBatched(q: Tensor, kT: Tensor, v: Tensor, rel?: { relH: Tensor; relW: Tensor }): Tensor {
+    let attn = batchMatMul(tf.mul(q, this.scale), kT);
+    if (rel) attn = tf.add(attn, relPosBias(rel.relH, rel.relW));
+    return batchMatMul(tf.softmax(attn, -1), v);
+  }
+
+  /**
+   * Long sequences (global attention): one head at a time as 2-D matmuls.
+   * wasm's batched matmul runs at ~1 GFLOP/s but its 2-D matmul at ~15–20,
+   * and one head's [L, L] scores (64 MB at 4096 tokens) is all that is held.
+   */
+  private attendPerHead(q: Tensor, kT: Tensor, v: Tensor, rel?: { relH: Tensor; relW: Tensor }): Tensor {
+    const [n, l, d] = q.shape as [number, number, number];
+    const outs: Tensor[] = [];
+    for (let i = 0; i < n; i++) {
+      outs.push(
+        tf.tidy(() => {
+          const qi = q.slice([i, 0, 0], [1, l, d]).reshape([l, d]);
+          const ki = kT.slice([i, 0, 0], [1, d, l]).reshape([d, l]);
+          const vi = v.slice([i, 0, 0], [1, l, d]).reshape([l, d]);
+          let s = dense(tf.mul(qi, this.scale), ki);
+          if (rel) {
+            const one = (t: Tensor) => t.slice([i, 0, 0, 0], [1, ...t.shape.slice(1)]);
+            s = tf.add(s, relPosBias(one(rel.relH), one(rel.relW)).reshape([l, l]));
+          }
+          return dense(tf.softmax(s, -1), vi);
+        }),
+      );
+    }
+    return tf.stack(outs);
   }
 }

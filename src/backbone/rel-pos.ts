@@ -28,27 +28,37 @@ export function getRelPos(qSize: number, kSize: number, table: Tensor): Tensor {
 }
 
 /**
- * detectron2's add_decomposed_rel_pos: attn [B·heads, qh·qw, kh·kw] gets
- * rel_h[b, y, x, ky] + rel_w[b, y, x, kx], where rel_h = Σ_c q·Rh[y, ky, c]
- * and rel_w = Σ_c q·Rw[x, kx, c]. `q` is the *unscaled* query [B·heads, qh·qw, C].
- * Both einsums are batched matmuls over the query row / column.
+ * The two terms of detectron2's decomposed relative positions for queries
+ * q [N, qh·qw, C] (the *unscaled* query): relH[n, y, x, ky] = Σ_c q·Rh[y, ky, c]
+ * and relW[n, y, x, kx] = Σ_c q·Rw[x, kx, c], each a batched matmul over
+ * the query row / column.
  */
-export function addDecomposedRelPos(attn: Tensor, q: Tensor, tableH: Tensor, tableW: Tensor, qhw: [number, number], khw: [number, number]): Tensor {
+export function decomposedRelPos(q: Tensor, tableH: Tensor, tableW: Tensor, qhw: [number, number], khw: [number, number]): { relH: Tensor; relW: Tensor } {
   const [qh, qw] = qhw;
   const [kh, kw] = khw;
   const rh = getRelPos(qh, kh, tableH); // [qh, kh, C]
   const rw = getRelPos(qw, kw, tableW); // [qw, kw, C]
-  const bh = q.shape[0]!;
+  const n = q.shape[0]!;
   const c = q.shape[2]!;
-  const rq = q.reshape([bh, qh, qw, c]);
-  // rel_h: for each query row y: [B·heads·qw, C] x [C, kh]
-  const relH = batchMatMul(rq.transpose([1, 0, 2, 3]).reshape([qh, bh * qw, c]), rh.transpose([0, 2, 1]))
-    .reshape([qh, bh, qw, kh])
-    .transpose([1, 0, 2, 3]); // [bh, qh, qw, kh]
-  // rel_w: for each query column x: [B·heads·qh, C] x [C, kw]
-  const relW = batchMatMul(rq.transpose([2, 0, 1, 3]).reshape([qw, bh * qh, c]), rw.transpose([0, 2, 1]))
-    .reshape([qw, bh, qh, kw])
-    .transpose([1, 2, 0, 3]); // [bh, qh, qw, kw]
-  const bias = tf.add(relH.reshape([bh, qh, qw, kh, 1]), relW.reshape([bh, qh, qw, 1, kw]));
-  return tf.add(attn, bias.reshape([bh, qh * qw, kh * kw]));
+  const rq = q.reshape([n, qh, qw, c]);
+  const relH = batchMatMul(rq.transpose([1, 0, 2, 3]).reshape([qh, n * qw, c]), rh.transpose([0, 2, 1]))
+    .reshape([qh, n, qw, kh])
+    .transpose([1, 0, 2, 3]);
+  const relW = batchMatMul(rq.transpose([2, 0, 1, 3]).reshape([qw, n * qh, c]), rw.transpose([0, 2, 1]))
+    .reshape([qw, n, qh, kw])
+    .transpose([1, 2, 0, 3]);
+  return { relH, relW };
+}
+
+/** The [N, qh·qw, kh·kw] attention bias rel_h[.., ky] + rel_w[.., kx] of `decomposedRelPos`. */
+export function relPosBias(relH: Tensor, relW: Tensor): Tensor {
+  const [n, qh, qw, kh] = relH.shape as [number, number, number, number];
+  const kw = relW.shape[3]!;
+  return tf.add(relH.reshape([n, qh, qw, kh, 1]), relW.reshape([n, qh, qw, 1, kw])).reshape([n, qh * qw, kh * kw]);
+}
+
+/** detectron2's add_decomposed_rel_pos: attn [N, qh·qw, kh·kw] plus the decomposed bias. */
+export function addDecomposedRelPos(attn: Tensor, q: Tensor, tableH: Tensor, tableW: Tensor, qhw: [number, number], khw: [number, number]): Tensor {
+  const { relH, relW } = decomposedRelPos(q, tableH, tableW, qhw, khw);
+  return tf.add(attn, relPosBias(relH, relW));
 }

@@ -36,13 +36,17 @@ export class Conv2d extends Module {
   }
 
   forward(x: Tensor): tf.Tensor4D {
-    let y: Tensor;
-    if (this.kernelSize === 1 && this.stride === 1 && this.padding === 0) {
-      // A 1x1 conv is a matmul over channels: the fastest path on every backend.
-      y = dense(x, this.weight.reshape([this.inChannels, this.outChannels]));
-    } else {
-      y = conv2d(x as tf.Tensor4D, this.weight as tf.Tensor4D, this.stride, symmetricPads(this.padding));
-    }
+    const y = convolve(x, this.weight, this.stride, this.padding);
     return (this.bias ? tf.add(y, this.bias) : y) as tf.Tensor4D;
   }
+}
+
+/**
+ * NHWC convolution with an HWIO weight, symmetric zero padding, no bias.
+ * A 1x1 stride-1 conv is a matmul over channels — the fastest path.
+ */
+export function convolve(x: Tensor, weight: Tensor, stride: number, padding: number): tf.Tensor4D {
+  const [k, , ci, co] = weight.shape as [number, number, number, number];
+  if (k === 1 && stride === 1 && padding === 0) return dense(x, weight.reshape([ci, co])) as tf.Tensor4D;
+  return conv2d(x as tf.Tensor4D, weight as tf.Tensor4D, stride, symmetricPads(padding));
 }

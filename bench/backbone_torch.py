@@ -1,7 +1,7 @@
 """PyTorch reference timing for bench/backbone.ts: the same BEiT-3 ViTDet
 encoder (sub-LN blocks, 14x14 windows with zero padding, 4 global blocks,
 decomposed relative positions), forward only, batch 1. Prints JSON."""
-import json, sys, time
+import json, os, sys, time
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -61,8 +61,9 @@ class Block(nn.Module):
 def main():
     size, img, runs = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     dim, depth, heads, ffn, glob = SIZES[size]
-    threads = torch.get_num_threads()
-    torch.set_num_threads(max(1, threads))
+    # Give PyTorch every core (its default here is 1).
+    threads = os.cpu_count() or 1
+    torch.set_num_threads(threads)
     grid = img // 16
     patch = nn.Conv2d(3, dim, 16, 16)
     blocks = nn.ModuleList(Block(dim, heads, ffn, 0 if i in glob else 14, grid) for i in range(depth))

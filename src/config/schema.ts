@@ -104,7 +104,13 @@ export const nmsSchema = z
     iou_threshold: unit.default(0.5),
     sigma: positive.default(0.5),
     min_score: z.number().min(0).default(1e-3),
-    /** Box width convention: 0 = x2-x1 (detectron2, mmcv default); 1 = x2-x1+1 (Soft-NMS authors). */
+    /**
+     * Soft-NMS reference: 'mmcv' (EVA, mmdet: decay when IoU >= threshold, every box checked
+     * against min_score) or 'authors' (bharatsingh430/soft-nms: +1 box widths, decay when
+     * IoU > threshold, only overlapping boxes rescored).
+     */
+    soft_variant: z.enum(['mmcv', 'authors']).default('mmcv'),
+    /** Box width offset of the mmcv variant: 0 = x2-x1 (detectron2, mmcv default), 1 = x2-x1+1. */
     box_offset: z.union([z.literal(0), z.literal(1)]).default(0),
   })
   .strict();

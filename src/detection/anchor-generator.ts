@@ -1,0 +1,37 @@
+import type { BoxArray } from '../structures/boxes.js';
+
+/**
+ * detectron2's DefaultAnchorGenerator: per level one size, several aspect
+ * ratios (h/w); cell anchors centred on 0, shifted over the grid with offset
+ * 0. Anchors are ordered (y, x, anchor) — the order of the RPN head's outputs.
+ */
+export function cellAnchors(size: number, ratios: readonly number[]): Float32Array {
+  const out = new Float32Array(ratios.length * 4);
+  ratios.forEach((r, i) => {
+    const area = size * size;
+    const w = Math.sqrt(area / r);
+    const h = r * w;
+    out.set([-w / 2, -h / 2, w / 2, h / 2], i * 4);
+  });
+  return out;
+}
+
+/** All anchors of one level for a (gh, gw) grid at `stride`: [gh*gw*A, 4]. */
+export function gridAnchors(cell: Float32Array, gh: number, gw: number, stride: number, offset = 0): BoxArray {
+  const a = cell.length / 4;
+  const out = new Float32Array(gh * gw * a * 4);
+  let o = 0;
+  for (let y = 0; y < gh; y++) {
+    const sy = (y + offset) * stride;
+    for (let x = 0; x < gw; x++) {
+      const sx = (x + offset) * stride;
+      for (let k = 0; k < a; k++) {
+        out[o++] = cell[k * 4]! + sx;
+        out[o++] = cell[k * 4 + 1]! + sy;
+        out[o++] = cell[k * 4 + 2]! + sx;
+        out[o++] = cell[k * 4 + 3]! + sy;
+      }
+    }
+  }
+  return out;
+}

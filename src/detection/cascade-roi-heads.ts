@@ -1,0 +1,117 @@
+import { ModuleList } from '../engine/module.js';
+import { tf, type Tensor } from '../engine/tf.js';
+import type { Rng } from '../engine/random.js';
+import type { CascadeConfig, RoiHeadsConfig, TestConfig } from '../config/schema.js';
+import type { FeatureMaps } from '../backbone/simple-feature-pyramid.js';
+import { clipBoxes, nonEmpty, selectBoxes, type BoxArray } from '../structures/boxes.js';
+import type { Detections, GtInstances } from '../structures/instances.js';
+import { BoxCoder } from './box-coder.js';
+import { BoxPredictor, ConvFcHead } from './box-head.js';
+import { decodePerClass, fastRcnnInference, fastRcnnLosses, type LabeledProposals } from './fast-rcnn.js';
+import { batchBoxes, labelBoxes, RoiHeadsBase } from './roi-heads.js';
+import type { Proposals } from './rpn.js';
+import { scaleGradient } from './scale-gradient.js';
+
+/**
+ * Cascade R-CNN's ROI heads (detectron2's CascadeROIHeads as ViTDet
+ * configures it): three stages, each a 4conv1fc head with class-agnostic
+ * regression at increasing IoU (0.5/0.6/0.7) and box weights; stage k > 0
+ * refines stage k-1's (detached) boxes and only re-labels them; the box
+ * features' gradient is scaled by 1/stages; at test time the class
+ * probabilities are averaged over stages and the boxes come from the last.
+ */
+export class CascadeRoiHeads extends RoiHeadsBase {
+  readonly box_head: ModuleList<ConvFcHead>;
+  readonly box_predictor: ModuleList<BoxPredictor>;
+  readonly coders: BoxCoder[];
+
+  constructor(
+    cfg: RoiHeadsConfig,
+    readonly cascade: CascadeConfig,
+    test: TestConfig,
+    levels: { name: string; stride: number }[],
+    channels: number,
+    rng: Rng,
+  ) {
+    super(cfg, test, levels, channels, rng);
+    const n = cascade.iou_thresholds.length;
+    if (cascade.box_reg_weights.length !== n) throw new Error(`cascade: ${n} IoU thresholds but ${cascade.box_reg_weights.length} box weight sets`);
+    this.box_head = this.module('box_head', new ModuleList(Array.from({ length: n }, () => new ConvFcHead(channels, cfg.box_pooler_resolution, cfg.num_convs, cfg.conv_dim, cfg.fc_dim))));
+    this.box_predictor = this.module('box_predictor', new ModuleList(Array.from({ length: n }, () => new BoxPredictor(cfg.fc_dim, cfg.num_classes, true))));
+    this.coders = cascade.box_reg_weights.map((w) => new BoxCoder(w));
+    this.registerMaskHead();
+  }
+
+  get numStages(): number {
+    return this.coders.length;
+  }
+
+  private runStage(k: number, features: FeatureMaps, boxes: BoxArray[]): { scores: Tensor; deltas: Tensor } {
+    const { boxes: all, batchIndex } = batchBoxes(boxes);
+    const pooled = scaleGradient(this.boxPooler.forward(features, all, batchIndex), 1 / this.numStages);
+    return this.box_predictor.items[k]!.forward(this.box_head.items[k]!.forward(pooled));
+  }
+
+  /** Each image's boxes after stage k's (agnostic) regression, clipped. */
+  private refine(k: number, deltas: Float32Array, boxes: BoxArray[], imageSizes: [number, number][]): BoxArray[] {
+    let o = 0;
+    return boxes.map((b, i) => {
+      const n = b.length / 4;
+      const out = clipBoxes(this.coders[k]!.decode(deltas.subarray(o * 4, (o + n) * 4), b), imageSizes[i]![0], imageSizes[i]![1]);
+      o += n;
+      return out;
+    });
+  }
+
+  forward(features: FeatureMaps, proposals: Proposals[], imageSizes: [number, number][], gt?: GtInstances[]): { detections: Detections[]; losses: Map<string, Tensor> } {
+    const losses = new Map<string, Tensor>();
+    const K = this.cfg.num_classes;
+    if (this.training && gt) {
+      const sampled = this.labelAndSample(proposals, gt);
+      let labeled: LabeledProposals[] = sampled;
+      for (let k = 0; k < this.numStages; k++) {
+        if (k > 0) {
+          // Re-label the previous stage's boxes at this stage's IoU (no resampling); drop empty boxes.
+          labeled = labeled.map((l, i) => {
+            const keep = nonEmpty(l.boxes);
+            return labelBoxes(selectBoxes(l.boxes, keep), gt[i]!, this.cascade.iou_thresholds[k]!, K);
+          });
+        }
+        const { scores, deltas } = this.runStage(k, features, labeled.map((l) => l.boxes));
+        const { cls, box } = fastRcnnLosses(scores, deltas, labeled, K, this.coders[k]!, true, this.cfg.smooth_l1_beta);
+        losses.set(`loss_cls_stage${k}`, cls);
+        losses.set(`loss_box_reg_stage${k}`, box);
+        if (k + 1 < this.numStages) {
+          const next = this.refine(k, deltas.dataSync() as Float32Array, labeled.map((l) => l.boxes), imageSizes);
+          labeled = labeled.map((l, i) => ({ ...l, boxes: next[i]! }));
+        }
+      }
+      const mask = this.maskLoss(features, sampled, gt, imageSizes);
+      if (mask) losses.set('loss_mask', mask);
+      return { detections: [], losses };
+    }
+    let boxes = proposals.map((p) => p.boxes);
+    let probSum: Float32Array | undefined;
+    let lastDeltas: Float32Array = new Float32Array(0);
+    for (let k = 0; k < this.numStages; k++) {
+      if (k > 0) boxes = this.refine(k - 1, lastDeltas, boxes, imageSizes);
+      const { scores, deltas } = this.runStage(k, features, boxes);
+      const probs = tf.softmax(scores).dataSync() as Float32Array;
+      if (!probSum) probSum = Float32Array.from(probs);
+      else for (let i = 0; i < probs.length; i++) probSum[i]! += probs[i]!;
+      lastDeltas = deltas.dataSync() as Float32Array;
+    }
+    const mean = probSum!.map((v) => v / this.numStages);
+    const last = this.numStages - 1;
+    let o = 0;
+    const detections = boxes.map((b, i) => {
+      const n = b.length / 4;
+      const pr = mean.subarray(o * (K + 1), (o + n) * (K + 1));
+      const dl = lastDeltas.subarray(o * 4, (o + n) * 4);
+      o += n;
+      return fastRcnnInference(pr, decodePerClass(dl, b, K, this.coders[last]!, true), K, imageSizes[i]!, this.test);
+    });
+    this.predictMasks(features, detections);
+    return { detections, losses };
+  }
+}

@@ -1,0 +1,56 @@
+import { tf, type Tensor } from '../engine/tf.js';
+import type { FeatureMaps } from '../backbone/simple-feature-pyramid.js';
+import { roiAlign } from './roi-align.js';
+import { gatherRows } from '../engine/ops/gather.js';
+
+/**
+ * detectron2's ROIPooler over several pyramid levels: each box goes to level
+ * floor(4 + log2(sqrt(area) / 224 + 1e-8)), clamped to the available
+ * levels, and is ROIAligned there (ROIAlignV2: aligned, adaptive sampling).
+ */
+export class MultiLevelRoiPooler {
+  constructor(
+    readonly levels: { name: string; stride: number }[],
+    readonly outputSize: number,
+    readonly samplingRatio: number,
+    readonly canonicalSize = 224,
+    readonly canonicalLevel = 4,
+  ) {}
+
+  /** Level index (into `levels`) of each box. */
+  assignLevels(boxes: Float32Array): Int32Array {
+    const minL = Math.round(Math.log2(this.levels[0]!.stride));
+    const maxL = Math.round(Math.log2(this.levels[this.levels.length - 1]!.stride));
+    const n = boxes.length / 4;
+    const out = new Int32Array(n);
+    for (let i = 0; i < n; i++) {
+      const area = (boxes[i * 4 + 2]! - boxes[i * 4]!) * (boxes[i * 4 + 3]! - boxes[i * 4 + 1]!);
+      const lvl = Math.floor(this.canonicalLevel + Math.log2(Math.sqrt(Math.max(area, 0)) / this.canonicalSize + 1e-8));
+      out[i] = Math.min(Math.max(lvl, minL), maxL) - minL;
+    }
+    return out;
+  }
+
+  /** Pool boxes (with their batch index) to [K, os, os, C], in input order. */
+  forward(features: FeatureMaps, boxes: Float32Array, batchIndex: Int32Array): Tensor {
+    const n = batchIndex.length;
+    const lvl = this.assignLevels(boxes);
+    const parts: Tensor[] = [];
+    const order: number[] = [];
+    this.levels.forEach((l, li) => {
+      const idx: number[] = [];
+      for (let i = 0; i < n; i++) if (lvl[i] === li) idx.push(i);
+      if (idx.length === 0) return;
+      const b = new Float32Array(idx.length * 4);
+      idx.forEach((i, k) => b.set(boxes.subarray(i * 4, i * 4 + 4), k * 4));
+      parts.push(roiAlign(features.get(l.name)!, b, idx.map((i) => batchIndex[i]!), { outputSize: this.outputSize, spatialScale: 1 / l.stride, samplingRatio: this.samplingRatio, aligned: true }));
+      order.push(...idx);
+    });
+    if (parts.length === 0) return tf.zeros([0, this.outputSize, this.outputSize, features.get(this.levels[0]!.name)!.shape[3]!]);
+    const pooled = parts.length === 1 ? parts[0]! : tf.concat(parts, 0);
+    // Restore input order.
+    const inverse = new Int32Array(n);
+    order.forEach((orig, pos) => (inverse[orig] = pos));
+    return gatherRows(pooled, tf.tensor1d(inverse, 'int32'));
+  }
+}

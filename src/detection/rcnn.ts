@@ -1,0 +1,83 @@
+import { Module } from '../engine/module.js';
+import { tf, type Tensor } from '../engine/tf.js';
+import { Rng, initRng } from '../engine/random.js';
+import type { DetectorConfig, InputConfig } from '../config/schema.js';
+import { buildViTDetBackbone, type ViTDetBackbone } from '../backbone/vitdet.js';
+import type { PretrainedReport } from '../backbone/convert/load-beit3.js';
+import type { ImageList } from '../structures/image-list.js';
+import type { Detections, GtInstances } from '../structures/instances.js';
+import { Rpn } from './rpn.js';
+import { StandardRoiHeads, type RoiHeadsBase } from './roi-heads.js';
+import { CascadeRoiHeads } from './cascade-roi-heads.js';
+
+/**
+ * The detector (detectron2's GeneralizedRCNN), read top-down:
+ *   padded image batch → BEiT-3 ViTDet backbone → Simple Feature Pyramid
+ *   → RPN proposals → ROI heads (Mask R-CNN or Cascade Mask R-CNN)
+ *   → detections (boxes, scores, classes, mask probabilities).
+ * Parameter names follow detectron2: backbone.*, proposal_generator.*, roi_heads.*.
+ */
+export class GeneralizedRCNN extends Module {
+  readonly backbone: ViTDetBackbone;
+  readonly proposal_generator: Rpn;
+  readonly roi_heads: RoiHeadsBase;
+  readonly pretrained?: PretrainedReport;
+
+  constructor(
+    readonly cfg: DetectorConfig,
+    readonly input: InputConfig,
+    seed = 0,
+  ) {
+    super();
+    initRng.seed(seed);
+    const { backbone, pretrained } = buildViTDetBackbone(cfg.backbone, cfg.pyramid, input.train_size);
+    this.backbone = this.module('backbone', backbone);
+    this.pretrained = pretrained;
+    const levels = backbone.strides;
+    const ch = cfg.pyramid.out_channels;
+    const rng = new Rng(seed + 1);
+    this.proposal_generator = this.module('proposal_generator', new Rpn(cfg.rpn, levels, ch, rng));
+    // The ROI heads pool from p2..p5 (never p6).
+    const roiLevels = levels.filter((l) => l.stride <= 32);
+    this.roi_heads = this.module(
+      'roi_heads',
+      cfg.roi_heads.cascade
+        ? new CascadeRoiHeads(cfg.roi_heads, cfg.roi_heads.cascade, cfg.test, roiLevels, ch, rng)
+        : new StandardRoiHeads(cfg.roi_heads, cfg.test, roiLevels, ch, rng),
+    );
+  }
+
+  get numClasses(): number {
+    return this.cfg.roi_heads.num_classes;
+  }
+
+  /** Training: the named losses of one batch (call inside tf.variableGrads). */
+  losses(images: ImageList, gt: GtInstances[]): Map<string, Tensor> {
+    const features = this.backbone.features(images.tensor);
+    const { proposals, losses } = this.proposal_generator.forward(features, images.sizes, gt);
+    const roi = this.roi_heads.forward(features, proposals, images.sizes, gt);
+    for (const [k, v] of roi.losses) losses.set(k, v);
+    return losses;
+  }
+
+  /** Inference: detections per image in the (unpadded) input frame. Frees every intermediate tensor. */
+  detect(images: ImageList): Detections[] {
+    let out: Detections[] = [];
+    tf.tidy(() => {
+      const features = this.backbone.features(images.tensor);
+      const { proposals } = this.proposal_generator.forward(features, images.sizes);
+      out = this.roi_heads.forward(features, proposals, images.sizes).detections;
+    });
+    return out;
+  }
+
+  /** lr-decay layer id of a parameter (backbone blocks by depth; everything outside the backbone last). */
+  layerId(name: string): number {
+    const depth = this.backbone.net.opts.depth;
+    return name.startsWith('backbone.') ? this.backbone.layerId(name.slice('backbone.'.length)) : depth + 1;
+  }
+
+  get depth(): number {
+    return this.backbone.net.opts.depth;
+  }
+}

@@ -1,0 +1,58 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { tf } from '../../src/engine/tf.js';
+import { switchBackend } from '../../src/engine/backend.js';
+import { GeneralizedRCNN } from '../../src/detection/rcnn.js';
+import { toImageList } from '../../src/structures/image-list.js';
+import { synthBatch, tinyDetectorConfig } from '../helpers/tiny-detector.js';
+
+beforeAll(async () => {
+  await switchBackend('wasm');
+});
+
+function padOpts(cfg: ReturnType<typeof tinyDetectorConfig>) {
+  return { pixelMean: cfg.input.pixel_mean, pixelStd: cfg.input.pixel_std, squarePad: cfg.input.square_pad, sizeDivisibility: cfg.input.size_divisibility };
+}
+
+for (const cascade of [false, true]) {
+  describe(cascade ? 'tiny Cascade Mask R-CNN' : 'tiny Mask R-CNN', () => {
+    it('returns finite named losses in training mode', () => {
+      const cfg = tinyDetectorConfig(cascade);
+      const model = new GeneralizedRCNN(cfg.model, cfg.input, 0).train();
+      const { images, gt } = synthBatch(2);
+      const losses = tf.tidy(() => {
+        const l = model.losses(toImageList(images, padOpts(cfg)), gt);
+        return Object.fromEntries([...l].map(([k, v]) => [k, v.dataSync()[0]!]));
+      });
+      const expectedKeys = cascade
+        ? ['loss_rpn_cls', 'loss_rpn_loc', 'loss_cls_stage0', 'loss_box_reg_stage0', 'loss_cls_stage1', 'loss_box_reg_stage1', 'loss_cls_stage2', 'loss_box_reg_stage2', 'loss_mask']
+        : ['loss_rpn_cls', 'loss_rpn_loc', 'loss_cls', 'loss_box_reg', 'loss_mask'];
+      expect(Object.keys(losses).sort()).toEqual(expectedKeys.sort());
+      for (const [k, v] of Object.entries(losses)) expect(Number.isFinite(v), k).toBe(true);
+      model.dispose();
+    });
+
+    it('inference returns valid detections and leaks no tensors', () => {
+      const cfg = tinyDetectorConfig(cascade);
+      const model = new GeneralizedRCNN(cfg.model, cfg.input, 0).eval();
+      const { images } = synthBatch(2, 128, 5);
+      const list = toImageList(images, padOpts(cfg));
+      model.detect(list);
+      const before = tf.memory().numTensors;
+      const dets = model.detect(list);
+      expect(tf.memory().numTensors).toBe(before);
+      expect(dets).toHaveLength(2);
+      for (const d of dets) {
+        const n = d.scores.length;
+        expect(d.boxes.length).toBe(n * 4);
+        expect(d.classes.every((c) => c >= 0 && c < 4)).toBe(true);
+        expect(d.maskProbs!.length).toBe(n);
+        for (let i = 0; i < n; i++) {
+          expect(d.boxes[i * 4]).toBeLessThanOrEqual(d.boxes[i * 4 + 2]!);
+          expect(d.boxes[i * 4 + 2]).toBeLessThanOrEqual(128);
+        }
+      }
+      list.tensor.dispose();
+      model.dispose();
+    });
+  });
+}

@@ -56,3 +56,30 @@ for (const cascade of [false, true]) {
     });
   });
 }
+
+describe('training steps', () => {
+  for (const cascade of [false, true]) {
+    it(`${cascade ? 'Cascade ' : ''}Mask R-CNN: a few AdamW steps on one fixed batch lower the total loss (wasm)`, async () => {
+      const { buildParamSpecs } = await import('../../src/train/param-groups.js');
+      const { AdamW } = await import('../../src/train/adamw.js');
+      const { lossAndGradients } = await import('../../src/train/step.js');
+      const cfg = tinyDetectorConfig(cascade);
+      const model = new GeneralizedRCNN(cfg.model, cfg.input, 3).train();
+      const specs = buildParamSpecs(model, { ...cfg.train.optimizer, weight_decay: 0 });
+      const opt = new AdamW(specs, { betas: [0.9, 0.999], eps: 1e-8 });
+      const { images, gt } = synthBatch(2, 128, 7);
+      const list = toImageList(images, padOpts(cfg));
+      const totals: number[] = [];
+      for (let i = 0; i < 8; i++) {
+        const r = lossAndGradients(() => model.losses(list, gt), specs);
+        totals.push(r.total);
+        opt.apply(r.grads, 2e-3);
+        for (const g of r.grads.values()) g.dispose();
+      }
+      expect(totals.every(Number.isFinite)).toBe(true);
+      expect((totals[6]! + totals[7]!) / 2).toBeLessThan(totals[0]! * 0.85);
+      opt.dispose();
+      model.dispose();
+    });
+  }
+});

@@ -45,6 +45,8 @@ export class Beit3Encoder extends Module {
   readonly blocks: ModuleList<Beit3Block>;
   readonly norm?: LayerNorm;
   readonly pretrainGrid: number;
+  /** Drives drop path; its state is checkpointed for exact resume. */
+  readonly rng: Rng;
 
   constructor(readonly opts: Beit3Options) {
     super();
@@ -54,7 +56,7 @@ export class Beit3Encoder extends Module {
     this.patch_embed = this.module('patch_embed', new PatchEmbed(P, 3, D));
     if (opts.clsToken) this.cls_token = this.param('cls_token', init.truncNormal([1, 1, D], 0.02));
     this.pos_embed = this.param('pos_embed', init.truncNormal([1 + this.pretrainGrid ** 2, D], 0.02));
-    const rng = new Rng(opts.seed ?? 0);
+    const rng = (this.rng = new Rng(opts.seed ?? 0));
     const global = new Set(opts.globalBlocks);
     const blocks: Beit3Block[] = [];
     for (let i = 0; i < opts.depth; i++) {
@@ -103,7 +105,10 @@ export class Beit3Encoder extends Module {
     const embed = x;
     const hidden: Tensor[] = [];
     for (const blk of this.blocks.items) {
-      x = blk.forwardTokens(x);
+      // One scope per block bounds memory to a block's intermediates (tensors
+      // a gradient needs are kept by the tape regardless).
+      const prev = x;
+      x = tf.tidy(() => blk.forwardTokens(prev));
       hidden.push(x);
     }
     return { tokens: this.norm ? this.norm.forward(x) : x, hidden, embed };
@@ -121,8 +126,12 @@ export class Beit3Encoder extends Module {
     const embed = x;
     const hidden: Tensor[] = [];
     for (const blk of this.blocks.items) {
-      x = blk.forwardMap(x);
+      // One scope per block bounds memory to a block's intermediates (tensors
+      // a gradient needs are kept by the tape regardless).
+      const prev = x;
+      x = tf.tidy(() => blk.forwardMap(prev));
       if (opts.keepHidden) hidden.push(x);
+      else if (prev !== embed) prev.dispose();
     }
     return { map: this.norm ? this.norm.forward(x) : x, hidden, embed };
   }

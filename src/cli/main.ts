@@ -4,6 +4,11 @@ import { readFileSync } from 'node:fs';
 import { registerConfig } from './commands/config.js';
 import { registerNotYet } from './commands/not-yet.js';
 import { registerEval } from './commands/eval.js';
+import { registerTrain } from './commands/train.js';
+import { registerData } from './commands/data.js';
+import { registerPredict } from './commands/predict.js';
+import { registerConvert } from './commands/convert.js';
+import { registerDemo } from './commands/demo.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -14,8 +19,13 @@ export function buildProgram(): Command {
     .description('Dense prediction with BEiT-3 backbones: detection, instance and semantic segmentation')
     .version(pkg.version, '-V, --version')
     .showHelpAfterError();
-  registerNotYet(program, new Set(['eval']));
+  registerNotYet(program, new Set(['eval', 'train', 'data', 'predict', 'convert', 'demo']));
+  registerTrain(program);
   registerEval(program);
+  registerPredict(program);
+  registerConvert(program);
+  registerData(program);
+  registerDemo(program);
   registerConfig(program);
   return program;
 }

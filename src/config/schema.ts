@@ -253,3 +253,6 @@ export type ScheduleConfig = z.infer<typeof scheduleSchema>;
 export type TrainConfig = z.infer<typeof trainSchema>;
 export type DensekitConfig = z.infer<typeof configSchema>;
 export type StageConfig = z.infer<typeof stageSchema>;
+
+/** A config of one training run (a stage's, or a config without stages). */
+export type RunConfig = Omit<DensekitConfig, 'stages'>;

@@ -9,6 +9,8 @@ import type { Detections, GtInstances } from '../structures/instances.js';
 import { Rpn } from './rpn.js';
 import { StandardRoiHeads, type RoiHeadsBase } from './roi-heads.js';
 import { CascadeRoiHeads } from './cascade-roi-heads.js';
+import { readCheckpoint, toTensors } from '../train/checkpoint.js';
+import { DensekitError } from '../util/errors.js';
 
 /**
  * The detector (detectron2's GeneralizedRCNN), read top-down:
@@ -22,6 +24,8 @@ export class GeneralizedRCNN extends Module {
   readonly proposal_generator: Rpn;
   readonly roi_heads: RoiHeadsBase;
   readonly pretrained?: PretrainedReport;
+  /** Drives proposal/anchor sampling; checkpointed with the drop-path generator for exact resume. */
+  readonly samplingRng: Rng;
 
   constructor(
     readonly cfg: DetectorConfig,
@@ -35,10 +39,10 @@ export class GeneralizedRCNN extends Module {
     this.pretrained = pretrained;
     const levels = backbone.strides;
     const ch = cfg.pyramid.out_channels;
-    const rng = new Rng(seed + 1);
+    const rng = (this.samplingRng = new Rng(seed + 1));
     this.proposal_generator = this.module('proposal_generator', new Rpn(cfg.rpn, levels, ch, rng));
-    // The ROI heads pool from p2..p5 (never p6).
-    const roiLevels = levels.filter((l) => l.stride <= 32);
+    // The ROI heads pool from the pyramid's own levels, not the extra top level (p6).
+    const roiLevels = levels.slice(0, cfg.pyramid.scale_factors.length);
     this.roi_heads = this.module(
       'roi_heads',
       cfg.roi_heads.cascade
@@ -77,7 +81,34 @@ export class GeneralizedRCNN extends Module {
     return name.startsWith('backbone.') ? this.backbone.layerId(name.slice('backbone.'.length)) : depth + 1;
   }
 
+  /** States of every random generator the model draws from. */
+  rngStates(): number[][] {
+    return [this.samplingRng.getState(), this.backbone.net.rng.getState()];
+  }
+
+  setRngStates(states: number[][]): void {
+    this.samplingRng.setState(states[0]!);
+    this.backbone.net.rng.setState(states[1]!);
+  }
+
   get depth(): number {
     return this.backbone.net.opts.depth;
   }
+}
+
+/** A detector with trained weights (a densekit checkpoint or weights file), in eval mode. */
+export function loadDetector(cfg: DetectorConfig, input: InputConfig, weightsPath: string): GeneralizedRCNN {
+  // Full weights replace the backbone's pretrained initialisation: do not read it.
+  const model = new GeneralizedRCNN({ ...cfg, backbone: { ...cfg.backbone, pretrained: null } }, input, 0);
+  const ck = readCheckpoint(weightsPath);
+  const state = toTensors(ck.model);
+  try {
+    model.loadStateDict(state);
+  } catch (err) {
+    model.dispose();
+    throw new DensekitError(`weights do not fit the config's model: ${(err as Error).message.split('\n').slice(0, 4).join('; ')}`, { file: weightsPath });
+  } finally {
+    for (const t of state.values()) t.dispose();
+  }
+  return model.eval();
 }

@@ -1,5 +1,6 @@
 import { tf, type Tensor } from '../engine/tf.js';
-import { dense } from '../engine/ops/dense.js';
+import { batchMatMul } from '../engine/ops/dense.js';
+import { gatherRows } from '../engine/ops/gather.js';
 
 export interface RoiAlignOptions {
   outputSize: number;
@@ -57,10 +58,12 @@ export function roiAxisWeights(start: number, end: number, size: number, opts: R
 /**
  * ROIAlign (torchvision.ops.roi_align semantics) over NHWC features
  * [B, H, W, C] for boxes (x1, y1, x2, y2) in input coordinates, each with its
- * batch index. Bilinear sampling averaged per bin is separable, so each box
- * is two small matmuls over the crop it touches: exact, differentiable with
- * respect to the features on every backend (tfjs' cropAndResize has no
- * gradient), and memory-light. Returns [K, os, os, C].
+ * batch index. Bilinear sampling averaged per bin is separable, so a box is
+ * Ay · crop · Axᵀ with small interpolation matrices over the crop it touches.
+ * All boxes go at once: one gather of the (zero-weight padded) crops and two
+ * batched matmuls — exact, differentiable with respect to the features on
+ * every backend (tfjs' cropAndResize has no gradient), and memory-light.
+ * Returns [K, os, os, C].
  */
 export function roiAlign(features: Tensor, boxes: Float32Array, batchIndex: ArrayLike<number>, opts: RoiAlignOptions): Tensor {
   const [, h, w, c] = features.shape as [number, number, number, number];
@@ -69,20 +72,41 @@ export function roiAlign(features: Tensor, boxes: Float32Array, batchIndex: Arra
   if (k === 0) return tf.zeros([0, os, os, c]);
   const off = opts.aligned ? 0.5 : 0;
   const s = opts.spatialScale;
-  const outs: Tensor[] = [];
+  const ys = [];
+  const xs = [];
+  let hc = 1;
+  let wc = 1;
   for (let i = 0; i < k; i++) {
-    const ys = roiAxisWeights(boxes[i * 4 + 1]! * s - off, boxes[i * 4 + 3]! * s - off, h, opts);
-    const xs = roiAxisWeights(boxes[i * 4]! * s - off, boxes[i * 4 + 2]! * s - off, w, opts);
-    if (ys.hi === 0 || xs.hi === 0) {
-      outs.push(tf.zeros([os, os, c]));
-      continue;
-    }
-    const hc = ys.hi - ys.lo;
-    const wc = xs.hi - xs.lo;
-    const crop = features.slice([batchIndex[i]!, ys.lo, xs.lo, 0], [1, hc, wc, c]).reshape([hc, wc * c]);
-    const rows = dense(tf.tensor2d(ys.weights, [os, hc]), crop).reshape([os, wc, c]).transpose([1, 0, 2]).reshape([wc, os * c]);
-    const cols = dense(tf.tensor2d(xs.weights, [os, wc]), rows).reshape([os, os, c]).transpose([1, 0, 2]);
-    outs.push(cols);
+    const y = roiAxisWeights(boxes[i * 4 + 1]! * s - off, boxes[i * 4 + 3]! * s - off, h, opts);
+    const x = roiAxisWeights(boxes[i * 4]! * s - off, boxes[i * 4 + 2]! * s - off, w, opts);
+    ys.push(y);
+    xs.push(x);
+    hc = Math.max(hc, y.hi - y.lo);
+    wc = Math.max(wc, x.hi - x.lo);
   }
-  return tf.stack(outs);
+  // Crops padded to (hc, wc): padding rows/cols point at pixel 0 with weight 0.
+  const ay = new Float32Array(k * os * hc);
+  const ax = new Float32Array(k * os * wc);
+  const rows = new Int32Array(k * hc * wc);
+  for (let i = 0; i < k; i++) {
+    const y = ys[i]!;
+    const x = xs[i]!;
+    const nh = y.hi - y.lo;
+    const nw = x.hi - x.lo;
+    if (nh <= 0 || nw <= 0) continue; // entirely outside: all-zero weights
+    for (let p = 0; p < os; p++) {
+      ay.set(y.weights.subarray(p * nh, (p + 1) * nh), (i * os + p) * hc);
+      ax.set(x.weights.subarray(p * nw, (p + 1) * nw), (i * os + p) * wc);
+    }
+    const b = batchIndex[i]!;
+    for (let r = 0; r < nh; r++) for (let q = 0; q < nw; q++) rows[(i * hc + r) * wc + q] = (b * h + y.lo + r) * w + x.lo + q;
+  }
+  return tf.tidy(() => {
+    const crops = gatherRows(features.reshape([-1, c]), rows).reshape([k, hc, wc * c]);
+    // Along y: [K, os, hc] x [K, hc, wc*C] → [K, os, wc, C]
+    const alongY = batchMatMul(tf.tensor3d(ay, [k, os, hc]), crops).reshape([k, os, wc, c]);
+    // Along x: [K, os, wc] x [K, wc, os*C] → [K, os(x), os(y), C]
+    const t = alongY.transpose([0, 2, 1, 3]).reshape([k, wc, os * c]);
+    return batchMatMul(tf.tensor3d(ax, [k, os, wc]), t).reshape([k, os, os, c]).transpose([0, 2, 1, 3]);
+  });
 }

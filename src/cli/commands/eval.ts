@@ -8,6 +8,12 @@ import { readLabelMap } from '../../io/image.js';
 import { progress } from '../../util/progress.js';
 import { ADE20K_CLASSES } from '../../data/ade20k-classes.js';
 import { action } from '../run-action.js';
+import { collect } from './config.js';
+import { loadConfig } from '../../config/index.js';
+import { initBackend, describeBackend } from '../../engine/backend.js';
+import { loadDetector } from '../../detection/rcnn.js';
+import { loadCocoDataset } from '../../data/coco-dataset.js';
+import { evaluateDetector } from '../../train/evaluate.js';
 
 export interface CocoEvalReport {
   iouType: IouType;
@@ -121,6 +127,30 @@ export function registerEval(program: Command): void {
         const report = await evaluateSemanticDirs(opts.gtDir, opts.predDir, opts.numClasses, opts.reduceZeroLabel);
         process.stdout.write(formatSemanticReport(report));
         if (opts.json) writeFileAtomic(opts.json, `${JSON.stringify({ aAcc: report.aAcc, mIoU: report.mIoU, mAcc: report.mAcc, perClass: report.perClass.map((c) => ({ name: c.name, iou: c.iou, acc: c.acc })) }, null, 2)}\n`);
+      }),
+    );
+  cmd
+    .command('model')
+    .description('run a trained detector on a dataset split and print its COCO metrics')
+    .requiredOption('-c, --config <file>', 'model config (YAML)')
+    .requiredOption('-w, --weights <file>', 'trained weights (.safetensors)')
+    .option('--split <name>', 'data split of the config (val or train)', 'val')
+    .option('--json <file>', 'also write the metrics as JSON')
+    .option('--set <key=value...>', 'override a config key (repeatable)', collect, [])
+    .action(
+      action(async (opts: { config: string; weights: string; split: string; json?: string; set: string[] }) => {
+        const { config } = loadConfig(opts.config, opts.set);
+        if (opts.split !== 'val' && opts.split !== 'train') throw new DensekitError(`--split must be val or train, got ${opts.split}`);
+        const d = config.data[opts.split];
+        if (!d) throw new DensekitError(`the config has no data.${opts.split}`, { file: opts.config, key: `data.${opts.split}` });
+        process.stderr.write(`${describeBackend(await initBackend())}\n`);
+        const dataset = loadCocoDataset(d.annotations, d.images);
+        const model = loadDetector(config.model, config.input, opts.weights);
+        const bar = progress('eval', dataset.records.length);
+        const { metrics } = await evaluateDetector(model, dataset, config.input, () => bar.tick());
+        bar.stop();
+        for (const [t, text] of Object.entries(metrics.summary)) process.stdout.write(`${t}:\n${text}`);
+        if (opts.json) writeFileAtomic(opts.json, `${JSON.stringify(metrics, null, 2)}\n`);
       }),
     );
 }

@@ -1,0 +1,27 @@
+import type { Command } from 'commander';
+import { loadConfig } from '../../config/index.js';
+import { initBackend, describeBackend } from '../../engine/backend.js';
+import { runRecipe } from '../../train/recipe.js';
+import { action } from '../run-action.js';
+import { collect } from './config.js';
+
+export function registerTrain(program: Command): void {
+  program
+    .command('train')
+    .description('train a detector from a config (staged recipes run stage by stage)')
+    .requiredOption('-c, --config <file>', 'config file (YAML)')
+    .option('--set <key=value...>', 'override a config key (repeatable)', collect, [])
+    .option('-o, --out <dir>', 'output folder (default: output_dir of the config)')
+    .option('--resume', 'continue from the last checkpoint in the output folder', false)
+    .action(
+      action(async (opts: { config: string; set: string[]; out?: string; resume: boolean }) => {
+        const loaded = loadConfig(opts.config, opts.set);
+        process.stderr.write(`${describeBackend(await initBackend())}\n`);
+        const results = await runRecipe(loaded, { outDir: opts.out, resume: opts.resume });
+        for (const [name, r] of results) {
+          const ap = r.metrics ? ` box AP ${(r.metrics.bbox[0]! * 100).toFixed(1)}${r.metrics.segm ? `, mask AP ${(r.metrics.segm[0]! * 100).toFixed(1)}` : ''}` : '';
+          process.stdout.write(`${name}: weights ${r.finalCheckpoint}${ap}\n`);
+        }
+      }),
+    );
+}

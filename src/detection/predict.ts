@@ -1,0 +1,81 @@
+import type { InputConfig } from '../config/schema.js';
+import { toImageList, type HostImage } from '../structures/image-list.js';
+import { DensekitError } from '../util/errors.js';
+import { loadRgb } from '../data/image-io.js';
+import { applyToImage, testGeometry } from '../data/transforms.js';
+import type { GeneralizedRCNN } from './rcnn.js';
+import { toCocoResults, type CocoDetection } from './postprocess.js';
+
+export interface PredictInput {
+  file: string;
+  imageId: number;
+}
+
+export interface PredictOptions {
+  categoryIds: readonly number[];
+  /** Drop results below this score (after NMS). */
+  scoreThreshold?: number;
+  batchSize?: number;
+  onImage?: (done: number, total: number) => void;
+}
+
+export interface PredictOutput {
+  results: CocoDetection[];
+  failed: { file: string; reason: string }[];
+}
+
+/** The padding every test batch gets: the configured square, or the test size rounded up. */
+function testPad(input: InputConfig) {
+  const squarePad = input.square_pad >= input.test_size ? input.square_pad : 0;
+  return { pixelMean: input.pixel_mean, pixelStd: input.pixel_std, squarePad, sizeDivisibility: input.size_divisibility };
+}
+
+/** Run the detector on in-memory images; results in each image's own frame. */
+export async function detectImages(model: GeneralizedRCNN, images: { image: HostImage; imageId: number }[], input: InputConfig, o: PredictOptions): Promise<CocoDetection[]> {
+  const results: CocoDetection[] = [];
+  const bs = o.batchSize ?? 1;
+  for (let i = 0; i < images.length; i += bs) {
+    const chunk = images.slice(i, i + bs);
+    const resized = await Promise.all(chunk.map(({ image }) => applyToImage(image, testGeometry(image.height, image.width, input.test_size))));
+    const list = toImageList(resized, testPad(input));
+    const dets = model.detect(list);
+    list.tensor.dispose();
+    dets.forEach((d, k) => {
+      const { image, imageId } = chunk[k]!;
+      const coco = toCocoResults(d, {
+        imageId,
+        inputSize: [resized[k]!.height, resized[k]!.width],
+        originalSize: [image.height, image.width],
+        categoryIds: o.categoryIds,
+        maskThreshold: model.cfg.test.mask_threshold,
+        masknessRescore: model.cfg.test.maskness_rescore,
+      });
+      for (const r of coco) if (r.score >= (o.scoreThreshold ?? 0)) results.push(r);
+    });
+    o.onImage?.(Math.min(i + bs, images.length), images.length);
+  }
+  return results;
+}
+
+/**
+ * Run the detector on image files. Files that are missing or cannot be
+ * decoded are reported (by name) and skipped; the others are processed.
+ */
+export async function predictFiles(model: GeneralizedRCNN, inputs: PredictInput[], input: InputConfig, o: PredictOptions): Promise<PredictOutput> {
+  const results: CocoDetection[] = [];
+  const failed: { file: string; reason: string }[] = [];
+  let done = 0;
+  for (const item of inputs) {
+    let image: HostImage;
+    try {
+      image = await loadRgb(item.file);
+    } catch (err) {
+      failed.push({ file: item.file, reason: err instanceof DensekitError ? err.message : String(err) });
+      o.onImage?.(++done, inputs.length);
+      continue;
+    }
+    results.push(...(await detectImages(model, [{ image, imageId: item.imageId }], input, { ...o, onImage: undefined })));
+    o.onImage?.(++done, inputs.length);
+  }
+  return { results, failed };
+}

@@ -1,0 +1,68 @@
+import { existsSync } from 'node:fs';
+import { tf } from '../engine/tf.js';
+import { fromTf, toTf, type HostTensor } from '../io/host-tensor.js';
+import { readSafetensors, writeSafetensors } from '../io/safetensors.js';
+import { DensekitError } from '../util/errors.js';
+import type { Module } from '../engine/module.js';
+import type { AdamW } from './adamw.js';
+
+/** What a training checkpoint records besides tensors. */
+export interface CheckpointMeta {
+  format: 'densekit-checkpoint-1';
+  iteration: number;
+  optimizerStep: number;
+  stage?: string;
+  /** Batches the data loader has handed out. */
+  loaderPosition: number;
+  rngStates: number[][];
+  /** The effective config, as JSON. */
+  config: string;
+}
+
+/**
+ * Save model (`model.*`), optimizer moments (`optim.*`) and metadata as one
+ * safetensors file, atomically (temp file, fsync, rename): a crash during
+ * the write leaves the previous checkpoint intact.
+ */
+export function saveCheckpoint(path: string, model: Module, optimizer: AdamW | undefined, meta: CheckpointMeta): void {
+  const tensors = new Map<string, HostTensor>();
+  for (const [k, v] of model.stateDict()) tensors.set(`model.${k}`, fromTf(v));
+  if (optimizer) for (const [k, v] of optimizer.state()) tensors.set(`optim.${k}`, fromTf(v));
+  writeSafetensors(path, tensors, { densekit: JSON.stringify(meta) });
+}
+
+export interface LoadedCheckpoint {
+  meta?: CheckpointMeta;
+  model: Map<string, HostTensor>;
+  optim: Map<string, HostTensor>;
+}
+
+/** Read a checkpoint (or a plain weights file whose keys have no `model.` prefix). */
+export function readCheckpoint(path: string): LoadedCheckpoint {
+  if (!existsSync(path)) throw new DensekitError('checkpoint not found', { file: path });
+  const f = readSafetensors(path);
+  const model = new Map<string, HostTensor>();
+  const optim = new Map<string, HostTensor>();
+  let prefixed = false;
+  for (const [k, t] of f.tensors) {
+    if (k.startsWith('model.')) {
+      model.set(k.slice(6), t);
+      prefixed = true;
+    } else if (k.startsWith('optim.')) optim.set(k.slice(6), t);
+  }
+  if (!prefixed) for (const [k, t] of f.tensors) model.set(k, t);
+  let meta: CheckpointMeta | undefined;
+  if (f.metadata.densekit) {
+    try {
+      meta = JSON.parse(f.metadata.densekit) as CheckpointMeta;
+    } catch {
+      throw new DensekitError('checkpoint metadata is not valid JSON', { file: path, key: '__metadata__.densekit' });
+    }
+  }
+  return { meta, model, optim };
+}
+
+/** Host tensors → tfjs tensors (caller disposes). */
+export function toTensors(m: Map<string, HostTensor>): Map<string, tf.Tensor> {
+  return new Map([...m].map(([k, t]) => [k, toTf(t, k)]));
+}

@@ -1,0 +1,197 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { tf, type Tensor } from '../engine/tf.js';
+import type { RunConfig } from '../config/schema.js';
+import { dumpConfig } from '../config/load.js';
+import { GeneralizedRCNN } from '../detection/rcnn.js';
+import { loadCocoDataset, type DetectionDataset } from '../data/coco-dataset.js';
+import { TrainLoader } from '../data/loader.js';
+import { toImageList } from '../structures/image-list.js';
+import { DensekitError } from '../util/errors.js';
+import { writeFileAtomic } from '../util/atomic-write.js';
+import { progress } from '../util/progress.js';
+import { AdamW, clipGradNorm } from './adamw.js';
+import { buildParamSpecs } from './param-groups.js';
+import { lrFactor } from './schedule.js';
+import { lossAndGradients } from './step.js';
+import { readCheckpoint, saveCheckpoint, toTensors } from './checkpoint.js';
+import { evaluateDetector, type DetectionMetrics } from './evaluate.js';
+import { MetricsLog } from './metrics-log.js';
+
+export interface TrainOptions {
+  outDir: string;
+  /** Continue from `outDir/last.safetensors` (model, optimizer, schedule, data order, rng). */
+  resume?: boolean;
+  /** Weights to initialise from (overrides train.load_from); shape-mismatched heads are re-initialised. */
+  initFrom?: string;
+  stage?: string;
+  /**
+   * Stop after this iteration of the schedule (checkpointing it, as an
+   * interruption would): a later `resume` continues the same schedule.
+   */
+  stopAfter?: number;
+  /** Progress bar and log lines (default: on a terminal). */
+  verbose?: boolean;
+  log?: (line: string) => void;
+}
+
+export interface TrainResult {
+  finalCheckpoint: string;
+  lastLosses: Record<string, number>;
+  metrics?: DetectionMetrics;
+  /** Total loss per iteration run in this call (for tests and reports). */
+  totals: number[];
+}
+
+export const LAST = 'last.safetensors';
+export const FINAL = 'model_final.safetensors';
+
+function dataset(cfg: RunConfig, split: 'train' | 'val'): DetectionDataset | undefined {
+  const d = cfg.data[split];
+  if (!d) return undefined;
+  return loadCocoDataset(d.annotations, d.images, { filterEmpty: split === 'train' && d.filter_empty, name: `${split}:${d.annotations}` });
+}
+
+/**
+ * Train a detector from a (stage) config. Deterministic given the seed;
+ * `resume` continues exactly where the last checkpoint left off.
+ */
+export async function trainDetector(cfg: RunConfig, opts: TrainOptions): Promise<TrainResult> {
+  const log = opts.log ?? ((l: string) => process.stderr.write(`${l}\n`));
+  const t = cfg.train;
+  const train = dataset(cfg, 'train');
+  if (!train) throw new DensekitError('no training data: set data.train.images and data.train.annotations', { key: 'data.train' });
+  if (train.categoryIds.length !== cfg.model.roi_heads.num_classes) {
+    throw new DensekitError(`the training set has ${train.categoryIds.length} categories but model.roi_heads.num_classes is ${cfg.model.roi_heads.num_classes}`, {
+      key: 'model.roi_heads.num_classes',
+    });
+  }
+  const val = dataset(cfg, 'val');
+  const model = new GeneralizedRCNN(cfg.model, cfg.input, t.seed).train();
+  if (model.pretrained) log(`backbone: ${model.pretrained.loaded.length} tensors from ${cfg.model.backbone.pretrained}; new: ${model.pretrained.initialised.length}; unused: ${model.pretrained.unused.join(', ') || 'none'}`);
+  const specs = buildParamSpecs(model, t.optimizer);
+  const optimizer = new AdamW(specs, { betas: t.optimizer.betas, eps: t.optimizer.eps });
+  const lastPath = join(opts.outDir, LAST);
+  let startIter = 0;
+  let loaderPos = 0;
+  if (opts.resume && existsSync(lastPath)) {
+    const ck = readCheckpoint(lastPath);
+    if (!ck.meta) throw new DensekitError('not a training checkpoint (no densekit metadata); cannot resume', { file: lastPath });
+    const state = toTensors(ck.model);
+    model.loadStateDict(state);
+    const ostate = toTensors(ck.optim);
+    optimizer.loadState(ostate, ck.meta.optimizerStep);
+    for (const x of [...state.values(), ...ostate.values()]) x.dispose();
+    model.setRngStates(ck.meta.rngStates);
+    startIter = ck.meta.iteration;
+    loaderPos = ck.meta.loaderPosition;
+    log(`resumed from ${lastPath} at iteration ${startIter}`);
+  } else {
+    const from = opts.initFrom ?? t.load_from;
+    if (from) {
+      if (from.startsWith('stage:')) throw new DensekitError(`load_from ${from} is only meaningful inside a staged recipe`, { key: 'train.load_from' });
+      const ck = readCheckpoint(from);
+      const state = toTensors(ck.model);
+      const report = model.loadStateDict(state, { strict: false, skipMismatched: true });
+      for (const x of state.values()) x.dispose();
+      log(`initialised from ${from}: ${report.skipped.length} shape-mismatched tensors re-initialised${report.skipped.length ? ` (${report.skipped.map((s) => s.name).join(', ')})` : ''}; ${report.missing.length} missing, ${report.unexpected.length} unused`);
+    }
+  }
+  const metricsLog = new MetricsLog(join(opts.outDir, 'metrics.jsonl'), startIter);
+  writeFileAtomic(join(opts.outDir, 'config.yaml'), dumpConfig(cfg));
+  const loader = new TrainLoader(train, cfg.input, t.ims_per_batch, t.seed, loaderPos, cfg.data.prefetch);
+  const pad = { pixelMean: cfg.input.pixel_mean, pixelStd: cfg.input.pixel_std, squarePad: cfg.input.square_pad, sizeDivisibility: cfg.input.size_divisibility };
+  const bar = progress(`train${opts.stage ? ` ${opts.stage}` : ''}`, t.max_iter - startIter, { enabled: opts.verbose });
+  const save = (path: string, iteration: number) =>
+    saveCheckpoint(path, model, optimizer, {
+      format: 'densekit-checkpoint-1',
+      iteration,
+      optimizerStep: optimizer.step,
+      stage: opts.stage,
+      loaderPosition: loader.position,
+      rngStates: model.rngStates(),
+      config: JSON.stringify(cfg),
+    });
+  const totals: number[] = [];
+  let lastLosses: Record<string, number> = {};
+  let metrics: DetectionMetrics | undefined;
+  const t0 = performance.now();
+  const endIter = Math.min(t.max_iter, opts.stopAfter ?? t.max_iter);
+  for (let it = startIter; it < endIter; it++) {
+    const lr = t.optimizer.lr * lrFactor(t.schedule, it, t.max_iter);
+    // Gradient accumulation: average the micro-batches' gradients.
+    let grads: Map<string, Tensor> | undefined;
+    const sums: Record<string, number> = {};
+    let total = 0;
+    for (let a = 0; a < t.accumulate; a++) {
+      const batch = await loader.next();
+      const list = toImageList(batch.images, pad);
+      const r = lossAndGradients(() => model.losses(list, batch.gt), specs);
+      list.tensor.dispose();
+      total += r.total / t.accumulate;
+      for (const [k, v] of Object.entries(r.losses)) sums[k] = (sums[k] ?? 0) + v / t.accumulate;
+      if (!grads) grads = r.grads;
+      else {
+        for (const [k, g] of r.grads) {
+          const prev = grads.get(k);
+          grads.set(k, prev ? tf.add(prev, g) : g);
+          if (prev) {
+            prev.dispose();
+            g.dispose();
+          }
+        }
+      }
+    }
+    if (!Number.isFinite(total)) {
+      for (const g of grads!.values()) g.dispose();
+      bar.stop();
+      const last = existsSync(lastPath) ? `the last good checkpoint is ${lastPath}` : 'no checkpoint was written yet';
+      throw new DensekitError(`the loss became ${total} at iteration ${it} (${Object.entries(sums).map(([k, v]) => `${k}=${v}`).join(', ')}); training stopped and ${last}`, { key: 'train' });
+    }
+    if (t.accumulate > 1) for (const [k, g] of grads!) grads!.set(k, tf.tidy(() => tf.div(g, t.accumulate)));
+    const gradNorm = t.clip_grad_norm ? clipGradNorm(grads!, t.clip_grad_norm) : undefined;
+    optimizer.apply(grads!, lr);
+    for (const g of grads!.values()) g.dispose();
+    totals.push(total);
+    lastLosses = sums;
+    const done = it + 1;
+    if (done % t.log_period === 0 || done === t.max_iter) {
+      metricsLog.write({ iter: done, lr, total_loss: total, ...sums, ...(gradNorm !== undefined ? { grad_norm: gradNorm } : {}), time: (performance.now() - t0) / 1000, rss_mb: process.memoryUsage().rss / 2 ** 20, tensors: tf.memory().numTensors });
+    }
+    bar.tick(1, { loss: total.toFixed(3), lr: lr.toExponential(2) });
+    if (done % t.checkpoint_period === 0 && done < t.max_iter) save(lastPath, done);
+    if (val && t.eval_period > 0 && done % t.eval_period === 0 && done < t.max_iter) {
+      const r = await evaluateDetector(model, val, cfg.input);
+      metricsLog.write({ iter: done, type: 'eval', bbox_AP: r.metrics.bbox[0], ...(r.metrics.segm ? { segm_AP: r.metrics.segm[0] } : {}) });
+    }
+  }
+  bar.stop();
+  const finalPath = join(opts.outDir, FINAL);
+  if (endIter < t.max_iter) {
+    save(lastPath, endIter);
+    optimizer.dispose();
+    model.dispose();
+    return { finalCheckpoint: lastPath, lastLosses, totals };
+  }
+  save(lastPath, t.max_iter);
+  save(finalPath, t.max_iter);
+  if (val) {
+    const r = await evaluateDetector(model, val, cfg.input);
+    metrics = r.metrics;
+    writeFileAtomic(join(opts.outDir, 'predictions_val.json'), JSON.stringify(r.results));
+    writeFileAtomic(join(opts.outDir, 'eval.json'), JSON.stringify({ iter: t.max_iter, bbox: r.metrics.bbox, segm: r.metrics.segm }, null, 2));
+    metricsLog.write({ iter: t.max_iter, type: 'eval', bbox_AP: r.metrics.bbox[0], ...(r.metrics.segm ? { segm_AP: r.metrics.segm[0] } : {}) });
+  }
+  optimizer.dispose();
+  model.dispose();
+  return { finalCheckpoint: finalPath, lastLosses, metrics, totals };
+}
+
+/** Read a metrics log as records. */
+export function readMetrics(path: string): Record<string, number | string>[] {
+  if (!existsSync(path)) return [];
+  return readFileSync(path, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as Record<string, number | string>);
+}

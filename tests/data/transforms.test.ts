@@ -17,7 +17,7 @@ describe('geometric transforms', () => {
       const g = sampleLsj(300, 200, 128, 0.1, 2.0, 0.5, rng);
       expect(g.outH).toBeLessThanOrEqual(128);
       expect(g.outW).toBeLessThanOrEqual(128);
-      expect(Math.abs(g.scaledH / g.scaledW - 1.5)).toBeLessThan(0.05);
+      expect(Math.abs(g.scaledH - 1.5 * g.scaledW)).toBeLessThanOrEqual(1.5); // aspect kept up to rounding
       if (g.scaledH > 128 && g.scaledW > 128) {
         // One u explains both offsets: the rounding intervals of u overlap.
         const [a, b] = [g.scaledH - 128, g.scaledW - 128];

@@ -8,11 +8,11 @@ import { toImageList } from './src/structures/image-list.js';
 import { buildParamSpecs } from './src/train/param-groups.js';
 import { lossAndGradients } from './src/train/step.js';
 await initBackend();
-const { config } = loadConfig('configs/demo/mask_rcnn_tiny_synth.yaml', ['data.train.images=/tmp/demo1/data/train', 'data.train.annotations=/tmp/demo1/data/annotations/instances_train.json']);
+const { config } = loadConfig('configs/demo/mask_rcnn_tiny_synth.yaml', ['data.train.images=/tmp/demo1/data/train', 'data.train.annotations=/tmp/demo1/data/annotations/instances_train.json', ...process.argv.slice(2)]);
 const ds = loadCocoDataset(config.data.train!.annotations, config.data.train!.images, { filterEmpty: true });
 const model = new GeneralizedRCNN(config.model, config.input, 0).train();
 const specs = buildParamSpecs(model, config.train.optimizer);
-const loader = new TrainLoader(ds, config.input, 4, 0);
+const loader = new TrainLoader(ds, config.input, Number(process.env.BS ?? 4), 0);
 const pad = { pixelMean: config.input.pixel_mean, pixelStd: config.input.pixel_std, squarePad: 128, sizeDivisibility: 32 };
 for (let i = 0; i < 3; i++) {
   const t0 = performance.now();

@@ -9,6 +9,7 @@ import { registerData } from './commands/data.js';
 import { registerPredict } from './commands/predict.js';
 import { registerConvert } from './commands/convert.js';
 import { registerDemo } from './commands/demo.js';
+import { registerVisualize } from './commands/visualize.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -19,13 +20,14 @@ export function buildProgram(): Command {
     .description('Dense prediction with BEiT-3 backbones: detection, instance and semantic segmentation')
     .version(pkg.version, '-V, --version')
     .showHelpAfterError();
-  registerNotYet(program, new Set(['eval', 'train', 'data', 'predict', 'convert', 'demo']));
+  registerNotYet(program, new Set(['eval', 'train', 'data', 'predict', 'convert', 'demo', 'visualize']));
   registerTrain(program);
   registerEval(program);
   registerPredict(program);
   registerConvert(program);
   registerData(program);
   registerDemo(program);
+  registerVisualize(program);
   registerConfig(program);
   return program;
 }

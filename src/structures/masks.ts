@@ -51,23 +51,27 @@ export function cropAndResizeMask(m: InstanceMask, box: ArrayLike<number>, size:
     return out;
   }
   // Bitmap: ROIAlign (aligned, 0.5-pixel shift) of the binary mask, then threshold.
+  // Separable: resample the touched rows first (M x wc), then the columns.
   const full = rleDecode(m.rle); // column-major
   const opts = { outputSize: size, spatialScale: 1, samplingRatio: 0, aligned: true };
   const ys = roiAxisWeights(y1 - 0.5, y2 - 0.5, imgH, opts);
   const xs = roiAxisWeights(x1 - 0.5, x2 - 0.5, imgW, opts);
   const hc = ys.hi - ys.lo;
   const wc = xs.hi - xs.lo;
+  if (hc <= 0 || wc <= 0) return out;
+  const rows = new Float32Array(size * wc); // rows[py][c]
+  for (let c = 0; c < wc; c++) {
+    const colBase = (xs.lo + c) * imgH + ys.lo;
+    for (let py = 0; py < size; py++) {
+      let v = 0;
+      for (let r = 0; r < hc; r++) v += ys.weights[py * hc + r]! * full[colBase + r]!;
+      rows[py * wc + c] = v;
+    }
+  }
   for (let py = 0; py < size; py++) {
     for (let px = 0; px < size; px++) {
       let v = 0;
-      for (let r = 0; r < hc; r++) {
-        const wy = ys.weights[py * hc + r]!;
-        if (wy === 0) continue;
-        for (let c = 0; c < wc; c++) {
-          const wx = xs.weights[px * wc + c]!;
-          if (wx !== 0) v += wy * wx * full[(xs.lo + c) * imgH + ys.lo + r]!;
-        }
-      }
+      for (let c = 0; c < wc; c++) v += xs.weights[px * wc + c]! * rows[py * wc + c]!;
       out[py * size + px] = v >= 0.5 ? 1 : 0;
     }
   }

@@ -48,7 +48,7 @@ describe('HTML report', () => {
       page.on('pageerror', (e) => errors.push(e.message));
       await page.goto(`file://${index}`);
       await page.waitForLoadState('load');
-      const imgs = await page.$$eval('img', (els) => els.map((e) => ({ src: (e as HTMLImageElement).src, w: (e as HTMLImageElement).naturalWidth })));
+      const imgs = await page.$$eval('img', (els) => els.map((e) => ({ src: (e as unknown as { src: string }).src, w: (e as unknown as { naturalWidth: number }).naturalWidth })));
       expect(imgs.length).toBeGreaterThan(images);
       for (const i of imgs) expect(i.w, i.src).toBeGreaterThan(0);
       expect(await page.$$eval('.gallery figure', (els) => els.length)).toBe(images);

@@ -1,0 +1,54 @@
+import { tf, type Tensor } from '../engine/tf.js';
+import { bilinearSample } from './bilinear-sample.js';
+
+/**
+ * Multi-scale deformable attention, in pure tensor ops (Mask2Former's
+ * ms_deform_attn_core_pytorch, without the custom CUDA kernel):
+ *
+ *   value      [N, S, M, D]   the levels' tokens, each level row-major (y·W + x)
+ *   shapes     [[H, W], …]    per level
+ *   locations  [N, Lq, M, L, P, 2]  (x, y) in [0, 1] of each level's map
+ *   weights    [N, Lq, M, L, P]     attention weights (softmaxed over L·P)
+ *
+ * Each point is sampled bilinearly with zero padding (grid_sample,
+ * align_corners=False: pixel = loc·size − 0.5) and the samples are summed
+ * with their weights. Returns [N, Lq, M·D]. Differentiable with respect to
+ * the values, the locations and the weights on every backend.
+ */
+export function msDeformAttnCore(value: Tensor, shapes: [number, number][], locations: Tensor, weights: Tensor): Tensor {
+  return tf.tidy(() => {
+    const [n, s, m, d] = value.shape as [number, number, number, number];
+    const [, lq, , L, P] = locations.shape as [number, number, number, number, number, number];
+    if (L !== shapes.length) throw new Error(`locations have ${L} levels, shapes ${shapes.length}`);
+    const expected = shapes.reduce((a, [h, w]) => a + h * w, 0);
+    if (expected !== s) throw new Error(`value has ${s} tokens, the level shapes ${expected}`);
+    // Rows of the value table: ((n·M + m)·S + token).
+    const table = value.transpose([0, 2, 1, 3]).reshape([n * m * s, d]);
+    // Per-level constants broadcast over [N, Lq, M, L, P].
+    const starts: number[] = [];
+    shapes.reduce((acc, [h, w]) => (starts.push(acc), acc + h * w), 0);
+    const lvl = (vals: number[]) => tf.tensor(vals, [1, 1, 1, L, 1]);
+    const Hl = lvl(shapes.map(([h]) => h));
+    const Wl = lvl(shapes.map(([, w]) => w));
+    const start = lvl(starts);
+    const nm = tf.add(tf.mul(tf.range(0, n).reshape([n, 1, 1, 1, 1]), m), tf.range(0, m).reshape([1, 1, m, 1, 1]));
+    const base = tf.add(tf.mul(nm, s), start); // [N, 1, M, L, 1]
+    const x = locations.slice([0, 0, 0, 0, 0, 0], [n, lq, m, L, P, 1]).reshape([n, lq, m, L, P]);
+    const y = locations.slice([0, 0, 0, 0, 0, 1], [n, lq, m, L, P, 1]).reshape([n, lq, m, L, P]);
+    const px = tf.sub(tf.mul(x, Wl), 0.5);
+    const py = tf.sub(tf.mul(y, Hl), 0.5);
+    const full = [n, lq, m, L, P];
+    const k = lq * m * L * P;
+    const sampled = bilinearSample(
+      table,
+      px.reshape([n, k]),
+      py.reshape([n, k]),
+      tf.broadcastTo(Hl, full).reshape([n, k]),
+      tf.broadcastTo(Wl, full).reshape([n, k]),
+      tf.broadcastTo(base, full).reshape([n, k]),
+    ); // [N, K, D]
+    // The base already contains n: sample from batch 0's frame of reference.
+    const weighted = tf.mul(sampled.reshape([n, lq, m, L * P, d]), weights.reshape([n, lq, m, L * P, 1]));
+    return tf.sum(weighted, 3).reshape([n, lq, m * d]);
+  });
+}

@@ -47,7 +47,8 @@ export const pyramidSchema = z
 
 export const rpnSchema = z
   .object({
-    anchor_sizes: z.array(positive).default([32, 64, 128, 256, 512]),
+    /** One size per level, or several per level (every level the same count: the RPN head is shared). */
+    anchor_sizes: z.array(z.union([positive, z.array(positive).min(1)])).default([32, 64, 128, 256, 512]),
     aspect_ratios: z.array(positive).default([0.5, 1, 2]),
     num_convs: z.number().int().min(1).default(2),
     iou_thresholds: z.tuple([unit, unit]).default([0.3, 0.7]),

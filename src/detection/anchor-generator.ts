@@ -5,14 +5,20 @@ import type { BoxArray } from '../structures/boxes.js';
  * ratios (h/w); cell anchors centred on 0, shifted over the grid with offset
  * 0. Anchors are ordered (y, x, anchor) — the order of the RPN head's outputs.
  */
-export function cellAnchors(size: number, ratios: readonly number[]): Float32Array {
-  const out = new Float32Array(ratios.length * 4);
-  ratios.forEach((r, i) => {
-    const area = size * size;
-    const w = Math.sqrt(area / r);
-    const h = r * w;
-    out.set([-w / 2, -h / 2, w / 2, h / 2], i * 4);
-  });
+export function cellAnchors(sizes: number | readonly number[], ratios: readonly number[]): Float32Array {
+  const list = typeof sizes === 'number' ? [sizes] : sizes;
+  const out = new Float32Array(list.length * ratios.length * 4);
+  let o = 0;
+  // detectron2 orders cell anchors size-major, then aspect ratio.
+  for (const size of list) {
+    for (const r of ratios) {
+      const area = size * size;
+      const w = Math.sqrt(area / r);
+      const h = r * w;
+      out.set([-w / 2, -h / 2, w / 2, h / 2], o);
+      o += 4;
+    }
+  }
   return out;
 }
 

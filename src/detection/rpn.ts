@@ -64,7 +64,9 @@ export class Rpn extends Module {
     super();
     if (cfg.anchor_sizes.length !== levels.length) throw new Error(`rpn.anchor_sizes has ${cfg.anchor_sizes.length} sizes for ${levels.length} pyramid levels`);
     this.cells = cfg.anchor_sizes.map((s) => cellAnchors(s, cfg.aspect_ratios));
-    this.rpn_head = this.module('rpn_head', new RpnHead(channels, cfg.aspect_ratios.length, cfg.num_convs));
+    const perCell = new Set(this.cells.map((c) => c.length / 4));
+    if (perCell.size !== 1) throw new Error('rpn.anchor_sizes must give every level the same number of sizes (the RPN head is shared)');
+    this.rpn_head = this.module('rpn_head', new RpnHead(channels, [...perCell][0]!, cfg.num_convs));
   }
 
   /** Anchors of every level for these feature maps (same for every image of the batch). */

@@ -37,7 +37,7 @@ export class ViTDetBackbone extends SimpleFeaturePyramid {
 }
 
 /** The encoder a backbone config describes (in ViTDet mode when window_size > 0). */
-export function buildEncoder(cfg: BackboneConfig, trainSize: number): Beit3Encoder {
+export function buildEncoder(cfg: BackboneConfig, trainSize: number, opts: { clsToken?: boolean } = {}): Beit3Encoder {
   const preset = BEIT3_SIZES[cfg.size];
   const depth = cfg.depth ?? preset.depth;
   return new Beit3Encoder({
@@ -53,7 +53,7 @@ export function buildEncoder(cfg: BackboneConfig, trainSize: number): Beit3Encod
     windowSize: cfg.window_size,
     useRelPos: cfg.use_rel_pos,
     relPosGlobalGrid: Math.floor(trainSize / cfg.patch_size),
-    clsToken: false,
+    clsToken: opts.clsToken ?? false,
     finalNorm: cfg.final_norm,
   });
 }

@@ -139,6 +139,63 @@ export const detectorSchema = z
   })
   .strict();
 
+export const adapterSchema = z
+  .object({
+    /** Channels of the spatial prior module's stem. */
+    inplanes: z.number().int().positive().default(64),
+    heads: z.number().int().positive().default(12),
+    points: z.number().int().positive().default(4),
+    deform_ratio: positive.default(1),
+    cffn_ratio: positive.default(0.25),
+    init_values: z.number().min(0).default(1e-6),
+    /** Block ranges [first, last] of the interactions; default four equal spans of the depth. */
+    interactions: z.array(z.tuple([z.number().int().min(0), z.number().int().min(0)])).optional(),
+    add_vit_feature: z.boolean().default(true),
+  })
+  .strict();
+
+export const mask2formerHeadSchema = z
+  .object({
+    num_classes: z.number().int().positive().default(150),
+    hidden_dim: z.number().int().positive().default(256),
+    mask_dim: z.number().int().positive().default(256),
+    queries: z.number().int().positive().default(100),
+    dec_layers: z.number().int().positive().default(9),
+    heads: z.number().int().positive().default(8),
+    dim_feedforward: z.number().int().positive().default(2048),
+    enc_layers: z.number().int().min(0).default(6),
+    enc_heads: z.number().int().positive().default(8),
+    enc_points: z.number().int().positive().default(4),
+    enc_feedforward: z.number().int().positive().default(1024),
+    class_weight: z.number().min(0).default(2),
+    mask_weight: z.number().min(0).default(5),
+    dice_weight: z.number().min(0).default(5),
+    no_object_weight: z.number().min(0).default(0.1),
+    train_num_points: z.number().int().positive().default(12544),
+    oversample_ratio: positive.default(3),
+    importance_sample_ratio: unit.default(0.75),
+  })
+  .strict();
+
+export const semanticTestSchema = z
+  .object({
+    /** whole: one pass over the (padded) image; slide: overlapping crops averaged. */
+    mode: z.enum(['whole', 'slide']).default('whole'),
+    crop_size: z.number().int().positive().default(512),
+    stride: z.number().int().positive().default(341),
+  })
+  .strict();
+
+export const mask2formerSchema = z
+  .object({
+    arch: z.literal('mask2former'),
+    backbone: backboneSchema.prefault({ window_size: 0, use_rel_pos: false }),
+    adapter: adapterSchema.prefault({}),
+    head: mask2formerHeadSchema.prefault({}),
+    test: semanticTestSchema.prefault({}),
+  })
+  .strict();
+
 export const inputSchema = z
   .object({
     /** Square training size (LSJ target) and test longest side. */
@@ -157,11 +214,14 @@ export const inputSchema = z
 
 export const datasetSchema = z
   .object({
-    format: z.enum(['coco']).default('coco'),
+    /** coco: COCO-format instances JSON; ade20k: images/ + annotations/ folders of label PNGs. */
+    format: z.enum(['coco', 'ade20k']).default('coco'),
     /** Folder of images. Relative paths resolve against the config file's folder. */
     images: z.string(),
-    /** COCO-format annotation JSON. */
+    /** COCO-format annotation JSON, or (ade20k) the folder of annotation PNGs. */
     annotations: z.string(),
+    /** ade20k: raw 0 is "other" (ignored) and class k is stored as k+1. */
+    reduce_zero_label: z.boolean().default(true),
     /** Drop images without (non-crowd) annotations in training, as detectron2. */
     filter_empty: z.boolean().default(true),
   })
@@ -220,8 +280,14 @@ export const trainSchema = z
   })
   .strict();
 
+/** Model configs are told apart by `arch` ('rcnn' when absent). */
+const modelSchema = z.preprocess(
+  (v) => (typeof v === 'object' && v !== null && !('arch' in v) ? { ...v, arch: 'rcnn' } : v),
+  z.discriminatedUnion('arch', [detectorSchema.extend({ arch: z.literal('rcnn') }), mask2formerSchema]),
+);
+
 const configBody = {
-  model: detectorSchema.prefault({}),
+  model: modelSchema.prefault({}),
   input: inputSchema.prefault({}),
   data: dataSchema.prefault({}),
   train: trainSchema.prefault({}),
@@ -246,7 +312,12 @@ export type CascadeConfig = z.infer<typeof cascadeSchema>;
 export type NmsConfig = z.infer<typeof nmsSchema>;
 export type TestConfig = z.infer<typeof testSchema>;
 export type DetectorConfig = z.infer<typeof detectorSchema>;
+export type AdapterConfig = z.infer<typeof adapterSchema>;
+export type Mask2FormerHeadConfig = z.infer<typeof mask2formerHeadSchema>;
+export type SemanticTestConfig = z.infer<typeof semanticTestSchema>;
+export type Mask2FormerConfig = z.infer<typeof mask2formerSchema>;
 export type InputConfig = z.infer<typeof inputSchema>;
+export type ModelConfig = z.infer<typeof modelSchema>;
 export type DatasetConfig = z.infer<typeof datasetSchema>;
 export type DataConfig = z.infer<typeof dataSchema>;
 export type OptimizerConfig = z.infer<typeof optimizerSchema>;
@@ -257,3 +328,14 @@ export type StageConfig = z.infer<typeof stageSchema>;
 
 /** A config of one training run (a stage's, or a config without stages). */
 export type RunConfig = Omit<DensekitConfig, 'stages'>;
+
+export type DetectorRunConfig = RunConfig & { model: DetectorConfig };
+export type SegmenterRunConfig = RunConfig & { model: Mask2FormerConfig };
+
+export function isDetectorConfig(c: RunConfig): c is DetectorRunConfig {
+  return c.model.arch === 'rcnn';
+}
+
+export function isSegmenterConfig(c: RunConfig): c is SegmenterRunConfig {
+  return c.model.arch === 'mask2former';
+}

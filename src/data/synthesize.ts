@@ -1,7 +1,8 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileSync } from 'node:fs';
-import { rleToString } from '@densekit/eval';
+import { rleDecode, rleToString } from '@densekit/eval';
+import { encodeLabelPng } from '../io/image.js';
 import { Rng } from '../engine/random.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { SHAPE_CLASSES, synthShapesImage } from './synthetic-shapes.js';
@@ -17,6 +18,8 @@ export interface SynthOptions {
   classes?: string[];
   minObjects?: number;
   maxObjects?: number;
+  /** Object colours: by class (default; a jittered hue per class) or random. */
+  colors?: 'class' | 'random';
 }
 
 /**
@@ -44,7 +47,7 @@ export async function writeShapesDataset(o: SynthOptions): Promise<{ train: stri
     const annotations: object[] = [];
     let annId = 1;
     for (let i = 0; i < count; i++) {
-      const img = synthShapesImage(rng, { width: o.size, height: o.size, minObjects: o.minObjects ?? 2, maxObjects: o.maxObjects ?? 5, minSize: 0.15, maxSize: 0.45, classes: classIdx });
+      const img = synthShapesImage(rng, { width: o.size, height: o.size, minObjects: o.minObjects ?? 2, maxObjects: o.maxObjects ?? 5, minSize: 0.15, maxSize: 0.45, classes: classIdx, colors: o.colors ?? 'class' });
       const file = `${String(i + 1).padStart(6, '0')}.png`;
       writeFileSync(join(dir, file), await encodeRgb({ data: img.rgb, width: img.width, height: img.height }, 'png'));
       images.push({ id: i + 1, file_name: file, width: img.width, height: img.height });
@@ -65,4 +68,38 @@ export async function writeShapesDataset(o: SynthOptions): Promise<{ train: stri
     out[split] = ann;
   }
   return { train: out.train!, val: out.val! };
+}
+
+/** Class names of the synthetic semantic dataset (class ids 0..4; stored as 1..5, 0 unused). */
+export const SEMANTIC_SHAPE_CLASSES = ['background', ...SHAPE_CLASSES];
+
+/**
+ * Write a synthetic semantic segmentation dataset in the ADE20K layout:
+ * images/{training,validation}/*.png and annotations/…/*.png whose raw
+ * values are class + 1 (so reduce_zero_label applies as for ADE20K).
+ */
+export async function writeSemanticDataset(o: SynthOptions): Promise<{ root: string }> {
+  for (const [split, count, seedOffset] of [
+    ['training', o.trainImages, 0],
+    ['validation', o.valImages, 1_000_003],
+  ] as const) {
+    const imgDir = join(o.out, 'images', split);
+    const annDir = join(o.out, 'annotations', split);
+    mkdirSync(imgDir, { recursive: true });
+    mkdirSync(annDir, { recursive: true });
+    const rng = new Rng(o.seed + seedOffset);
+    for (let i = 0; i < count; i++) {
+      const img = synthShapesImage(rng, { width: o.size, height: o.size, minObjects: o.minObjects ?? 2, maxObjects: o.maxObjects ?? 5, minSize: 0.15, maxSize: 0.45, colors: o.colors ?? 'class' });
+      const labels = new Uint8Array(o.size * o.size).fill(1);
+      for (const obj of img.objects) {
+        const col = rleDecode(obj.rle);
+        for (let x = 0; x < o.size; x++) for (let y = 0; y < o.size; y++) if (col[x * o.size + y]) labels[y * o.size + x] = obj.classIndex + 2;
+      }
+      const name = `synth_${String(i + 1).padStart(6, '0')}`;
+      writeFileSync(join(imgDir, `${name}.png`), await encodeRgb({ data: img.rgb, width: img.width, height: img.height }, 'png'));
+      writeFileSync(join(annDir, `${name}.png`), await encodeLabelPng(labels, o.size, o.size));
+    }
+  }
+  writeFileAtomic(join(o.out, 'classes.json'), JSON.stringify(SEMANTIC_SHAPE_CLASSES));
+  return { root: o.out };
 }

@@ -32,6 +32,24 @@ export interface ShapesOptions {
   minSize: number;
   maxSize: number;
   classes?: readonly number[];
+  /**
+   * 'class': each class has its own hue (jittered per object), so colour is
+   * a cue as in many real categories; 'random': any colour, shape alone
+   * tells the classes apart (harder).
+   */
+  colors?: 'class' | 'random';
+}
+
+/** Base hue of each class when colours follow the class (degrees). */
+const CLASS_HUES = [0, 120, 220, 50];
+
+function hsvToRgb(h: number, s: number, v: number): number[] {
+  const c = v * s;
+  const hp = (((h % 360) + 360) % 360) / 60;
+  const x = c * (1 - Math.abs((hp % 2) - 1));
+  const [r, g, b] = hp < 1 ? [c, x, 0] : hp < 2 ? [x, c, 0] : hp < 3 ? [0, c, x] : hp < 4 ? [0, x, c] : hp < 5 ? [x, 0, c] : [c, 0, x];
+  const m = v - c;
+  return [r, g, b].map((t) => Math.round((t + m) * 255));
 }
 
 interface Shape {
@@ -92,9 +110,12 @@ export function synthShapesImage(rng: Rng, o: ShapesOptions): SyntheticImage {
     const y1 = Math.min(H - 1, Math.ceil(s.cy + s.r + 1));
     for (let y = y0; y <= y1; y++) for (let x = x0; x <= x1; x++) if (inside(s, x + 0.5, y + 0.5)) ids[y * W + x] = k + 1;
   });
-  const bg0 = [rng.int(256), rng.int(256), rng.int(256)];
-  const bg1 = [rng.int(256), rng.int(256), rng.int(256)];
-  const colors = shapes.map(() => [rng.int(256), rng.int(256), rng.int(256)]);
+  const byClass = (o.colors ?? 'random') === 'class';
+  // Backgrounds stay low-saturation when colours carry the class.
+  const bgColor = () => (byClass ? hsvToRgb(rng.range(0, 360), rng.range(0, 0.25), rng.range(0.25, 0.9)) : [rng.int(256), rng.int(256), rng.int(256)]);
+  const bg0 = bgColor();
+  const bg1 = bgColor();
+  const colors = shapes.map((s) => (byClass ? hsvToRgb(CLASS_HUES[s.cls]! + rng.range(-20, 20), rng.range(0.6, 1), rng.range(0.6, 1)) : [rng.int(256), rng.int(256), rng.int(256)]));
   const rgb = new Uint8Array(W * H * 3);
   for (let y = 0; y < H; y++) {
     for (let x = 0; x < W; x++) {

@@ -1,9 +1,10 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { resolveStage, type LoadedConfig } from '../config/load.js';
-import type { RunConfig } from '../config/schema.js';
+import { isDetectorConfig, isSegmenterConfig, type RunConfig } from '../config/schema.js';
 import { DensekitError } from '../util/errors.js';
-import { FINAL, trainDetector, type TrainResult } from './trainer.js';
+import { FINAL, trainDetector, type TrainOptions, type TrainResult } from './trainer.js';
+import { trainSegmenter } from './segmenter-trainer.js';
 
 export interface RecipeOptions {
   outDir?: string;
@@ -25,7 +26,7 @@ export async function runRecipe(loaded: LoadedConfig, opts: RecipeOptions = {}):
   const results = new Map<string, TrainResult>();
   const { stages, ...single } = loaded.config;
   if (stages.length === 0) {
-    results.set('main', await trainDetector(single as RunConfig, { outDir, resume: opts.resume, verbose: opts.verbose, log }));
+    results.set('main', await trainRun(single as RunConfig, { outDir, resume: opts.resume, verbose: opts.verbose, log }));
     return results;
   }
   for (const s of stages) {
@@ -43,9 +44,16 @@ export async function runRecipe(loaded: LoadedConfig, opts: RecipeOptions = {}):
       initFrom = join(outDir, prev, FINAL);
       if (!existsSync(initFrom)) throw new DensekitError(`stage "${prev}" has not finished (no ${initFrom})`, { file: loaded.file, key: `stages.${s.name}.train.load_from` });
     }
-    log(`stage ${s.name}: ${cfg.model.roi_heads.num_classes} classes, ${cfg.train.max_iter} iterations → ${dir}`);
+    log(`stage ${s.name}: ${cfg.train.max_iter} iterations → ${dir}`);
     const { name: _n, ...run } = cfg;
-    results.set(s.name, await trainDetector(run, { outDir: dir, resume: opts.resume, initFrom, stage: s.name, verbose: opts.verbose, log }));
+    results.set(s.name, await trainRun(run, { outDir: dir, resume: opts.resume, initFrom, stage: s.name, verbose: opts.verbose, log }));
   }
   return results;
+}
+
+/** Train one run with the trainer of its model's kind. */
+export function trainRun(cfg: RunConfig, opts: TrainOptions): Promise<TrainResult> {
+  if (isDetectorConfig(cfg)) return trainDetector(cfg, opts);
+  if (isSegmenterConfig(cfg)) return trainSegmenter(cfg, opts);
+  throw new DensekitError('unknown model.arch', { key: 'model.arch' });
 }

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tf, type Tensor } from '../engine/tf.js';
-import type { RunConfig } from '../config/schema.js';
+import type { DetectorRunConfig, RunConfig } from '../config/schema.js';
 import { dumpConfig } from '../config/load.js';
 import { GeneralizedRCNN } from '../detection/rcnn.js';
 import { loadCocoDataset, type DetectionDataset } from '../data/coco-dataset.js';
@@ -15,7 +15,8 @@ import { buildParamSpecs } from './param-groups.js';
 import { lrFactor } from './schedule.js';
 import { lossAndGradients } from './step.js';
 import { readCheckpoint, saveCheckpoint, toTensors } from './checkpoint.js';
-import { evaluateDetector, type DetectionMetrics } from './evaluate.js';
+import { evaluateDetector } from './evaluate.js';
+import type { TaskEvaluation, TrainTask } from './task.js';
 import { MetricsLog } from './metrics-log.js';
 
 export interface TrainOptions {
@@ -38,7 +39,8 @@ export interface TrainOptions {
 export interface TrainResult {
   finalCheckpoint: string;
   lastLosses: Record<string, number>;
-  metrics?: DetectionMetrics;
+  /** The final evaluation on the validation split, when there is one. */
+  evaluation?: TaskEvaluation;
   /** Total loss per iteration run in this call (for tests and reports). */
   totals: number[];
 }
@@ -56,9 +58,7 @@ function dataset(cfg: RunConfig, split: 'train' | 'val'): DetectionDataset | und
  * Train a detector from a (stage) config. Deterministic given the seed;
  * `resume` continues exactly where the last checkpoint left off.
  */
-export async function trainDetector(cfg: RunConfig, opts: TrainOptions): Promise<TrainResult> {
-  const log = opts.log ?? ((l: string) => process.stderr.write(`${l}\n`));
-  const t = cfg.train;
+export async function trainDetector(cfg: DetectorRunConfig, opts: TrainOptions): Promise<TrainResult> {
   const train = dataset(cfg, 'train');
   if (!train) throw new DensekitError('no training data: set data.train.images and data.train.annotations', { key: 'data.train' });
   if (train.categoryIds.length !== cfg.model.roi_heads.num_classes) {
@@ -67,8 +67,55 @@ export async function trainDetector(cfg: RunConfig, opts: TrainOptions): Promise
     });
   }
   const val = dataset(cfg, 'val');
-  const model = new GeneralizedRCNN(cfg.model, cfg.input, t.seed).train();
-  if (model.pretrained) log(`backbone: ${model.pretrained.loaded.length} tensors from ${cfg.model.backbone.pretrained}; new: ${model.pretrained.initialised.length}; unused: ${model.pretrained.unused.join(', ') || 'none'}`);
+  const model = new GeneralizedRCNN(cfg.model, cfg.input, cfg.train.seed).train();
+  if (model.pretrained) (opts.log ?? defaultLog)(`backbone: ${model.pretrained.loaded.length} tensors from ${cfg.model.backbone.pretrained}; new: ${model.pretrained.initialised.length}; unused: ${model.pretrained.unused.join(', ') || 'none'}`);
+  const pad = { pixelMean: cfg.input.pixel_mean, pixelStd: cfg.input.pixel_std, squarePad: cfg.input.square_pad, sizeDivisibility: cfg.input.size_divisibility };
+  const task: TrainTask = {
+    model,
+    batches(start) {
+      const loader = new TrainLoader(train, cfg.input, cfg.train.ims_per_batch, cfg.train.seed, start, cfg.data.prefetch);
+      return {
+        get position() {
+          return loader.position;
+        },
+        async next() {
+          const batch = await loader.next();
+          const list = toImageList(batch.images, pad);
+          return { losses: () => model.losses(list, batch.gt), dispose: () => list.tensor.dispose() };
+        },
+      };
+    },
+    evaluate: val
+      ? async () => {
+          const r = await evaluateDetector(model, val, cfg.input);
+          const m = r.metrics;
+          return {
+            scalars: { bbox_AP: m.bbox[0]!, ...(m.segm ? { segm_AP: m.segm[0]! } : {}) },
+            files: { 'predictions_val.json': JSON.stringify(r.results), 'eval.json': JSON.stringify({ bbox: m.bbox, segm: m.segm }, null, 2) },
+            summary: Object.entries(m.summary).map(([k, v]) => `${k}:\n${v}`).join(''),
+          };
+        }
+      : undefined,
+  };
+  return runTraining(task, cfg, opts);
+}
+
+function defaultLog(l: string): void {
+  process.stderr.write(`${l}\n`);
+}
+
+/**
+ * The training loop shared by every task: AdamW with layer-wise decay,
+ * warmup + schedule, gradient accumulation and clipping, JSONL metrics, a
+ * progress bar, atomic checkpoints with everything needed to resume exactly
+ * (model, optimizer moments, iteration, data position, generator states),
+ * a NaN guard that stops and keeps the last good checkpoint, periodic and
+ * final evaluation.
+ */
+export async function runTraining(task: TrainTask, cfg: RunConfig, opts: TrainOptions): Promise<TrainResult> {
+  const log = opts.log ?? defaultLog;
+  const t = cfg.train;
+  const model = task.model;
   const specs = buildParamSpecs(model, t.optimizer);
   const optimizer = new AdamW(specs, { betas: t.optimizer.betas, eps: t.optimizer.eps });
   const lastPath = join(opts.outDir, LAST);
@@ -99,8 +146,7 @@ export async function trainDetector(cfg: RunConfig, opts: TrainOptions): Promise
   }
   const metricsLog = new MetricsLog(join(opts.outDir, 'metrics.jsonl'), startIter);
   writeFileAtomic(join(opts.outDir, 'config.yaml'), dumpConfig(cfg));
-  const loader = new TrainLoader(train, cfg.input, t.ims_per_batch, t.seed, loaderPos, cfg.data.prefetch);
-  const pad = { pixelMean: cfg.input.pixel_mean, pixelStd: cfg.input.pixel_std, squarePad: cfg.input.square_pad, sizeDivisibility: cfg.input.size_divisibility };
+  const stream = task.batches(loaderPos);
   const bar = progress(`train${opts.stage ? ` ${opts.stage}` : ''}`, t.max_iter - startIter, { enabled: opts.verbose });
   const save = (path: string, iteration: number) =>
     saveCheckpoint(path, model, optimizer, {
@@ -108,13 +154,18 @@ export async function trainDetector(cfg: RunConfig, opts: TrainOptions): Promise
       iteration,
       optimizerStep: optimizer.step,
       stage: opts.stage,
-      loaderPosition: loader.position,
+      loaderPosition: stream.position,
       rngStates: model.rngStates(),
       config: JSON.stringify(cfg),
     });
+  const evaluate = async (iter: number) => {
+    if (!task.evaluate) return undefined;
+    const e = await task.evaluate();
+    metricsLog.write({ iter, type: 'eval', ...e.scalars });
+    return e;
+  };
   const totals: number[] = [];
   let lastLosses: Record<string, number> = {};
-  let metrics: DetectionMetrics | undefined;
   const t0 = performance.now();
   const endIter = Math.min(t.max_iter, opts.stopAfter ?? t.max_iter);
   for (let it = startIter; it < endIter; it++) {
@@ -124,10 +175,9 @@ export async function trainDetector(cfg: RunConfig, opts: TrainOptions): Promise
     const sums: Record<string, number> = {};
     let total = 0;
     for (let a = 0; a < t.accumulate; a++) {
-      const batch = await loader.next();
-      const list = toImageList(batch.images, pad);
-      const r = lossAndGradients(() => model.losses(list, batch.gt), specs);
-      list.tensor.dispose();
+      const batch = await stream.next();
+      const r = lossAndGradients(() => batch.losses(), specs);
+      batch.dispose();
       total += r.total / t.accumulate;
       for (const [k, v] of Object.entries(r.losses)) sums[k] = (sums[k] ?? 0) + v / t.accumulate;
       if (!grads) grads = r.grads;
@@ -160,10 +210,7 @@ export async function trainDetector(cfg: RunConfig, opts: TrainOptions): Promise
     }
     bar.tick(1, { loss: total.toFixed(3), lr: lr.toExponential(2) });
     if (done % t.checkpoint_period === 0 && done < t.max_iter) save(lastPath, done);
-    if (val && t.eval_period > 0 && done % t.eval_period === 0 && done < t.max_iter) {
-      const r = await evaluateDetector(model, val, cfg.input);
-      metricsLog.write({ iter: done, type: 'eval', bbox_AP: r.metrics.bbox[0], ...(r.metrics.segm ? { segm_AP: r.metrics.segm[0] } : {}) });
-    }
+    if (t.eval_period > 0 && done % t.eval_period === 0 && done < t.max_iter) await evaluate(done);
   }
   bar.stop();
   const finalPath = join(opts.outDir, FINAL);
@@ -175,16 +222,11 @@ export async function trainDetector(cfg: RunConfig, opts: TrainOptions): Promise
   }
   save(lastPath, t.max_iter);
   save(finalPath, t.max_iter);
-  if (val) {
-    const r = await evaluateDetector(model, val, cfg.input);
-    metrics = r.metrics;
-    writeFileAtomic(join(opts.outDir, 'predictions_val.json'), JSON.stringify(r.results));
-    writeFileAtomic(join(opts.outDir, 'eval.json'), JSON.stringify({ iter: t.max_iter, bbox: r.metrics.bbox, segm: r.metrics.segm }, null, 2));
-    metricsLog.write({ iter: t.max_iter, type: 'eval', bbox_AP: r.metrics.bbox[0], ...(r.metrics.segm ? { segm_AP: r.metrics.segm[0] } : {}) });
-  }
+  const e = await evaluate(t.max_iter);
+  if (e) for (const [name, content] of Object.entries(e.files)) writeFileAtomic(join(opts.outDir, name), content);
   optimizer.dispose();
   model.dispose();
-  return { finalCheckpoint: finalPath, lastLosses, metrics, totals };
+  return { finalCheckpoint: finalPath, lastLosses, totals, evaluation: e };
 }
 
 /** Read a metrics log as records. */

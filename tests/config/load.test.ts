@@ -4,6 +4,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig, resolveStage, dumpConfig, parseOverride } from '../../src/config/index.js';
 import { mergeInto } from '../../src/config/merge.js';
+import type { DetectorConfig } from '../../src/config/schema.js';
+
+/** The model section as a detector config (these tests use detector keys). */
+function det(m: { arch: string }): DetectorConfig {
+  if (m.arch !== 'rcnn') throw new Error('not a detector');
+  return m as DetectorConfig;
+}
 
 function tree(files: Record<string, string>): string {
   const dir = mkdtempSync(join(tmpdir(), 'densekit-cfg-'));
@@ -24,10 +31,10 @@ describe('config loading', () => {
       'top.yaml': '_base_: mid.yaml\ntrain:\n  schedule:\n    milestones: [7]\n',
     });
     const { config, files } = loadConfig(join(dir, 'top.yaml'));
-    expect(config.model.rpn.anchor_sizes).toEqual([4]);
-    expect(config.model.rpn.nms_thresh).toBe(0.6);
-    expect(config.model.rpn.aspect_ratios).toEqual([0.5, 1, 2]);
-    expect(config.model.roi_heads.num_classes).toBe(3);
+    expect(det(config.model).rpn.anchor_sizes).toEqual([4]);
+    expect(det(config.model).rpn.nms_thresh).toBe(0.6);
+    expect(det(config.model).rpn.aspect_ratios).toEqual([0.5, 1, 2]);
+    expect(det(config.model).roi_heads.num_classes).toBe(3);
     expect(config.train.max_iter).toBe(10);
     expect(config.train.schedule.milestones).toEqual([7]);
     expect(files.map((f) => f.slice(dir.length + 1))).toEqual(['top.yaml', 'mid.yaml', '_base_/model.yaml', '_base_/sched.yaml']);
@@ -36,7 +43,7 @@ describe('config loading', () => {
   it('applies --set overrides after merging, values parsed as YAML', () => {
     const dir = tree({ 'a.yaml': 'model:\n  roi_heads:\n    num_classes: 80\n' });
     const { config } = loadConfig(join(dir, 'a.yaml'), ['model.roi_heads.num_classes=365', 'train.schedule.milestones=[1, 2]', 'model.backbone.pretrained=null']);
-    expect(config.model.roi_heads.num_classes).toBe(365);
+    expect(det(config.model).roi_heads.num_classes).toBe(365);
     expect(config.train.schedule.milestones).toEqual([1, 2]);
     expect(config.model.backbone.pretrained).toBeNull();
     expect(() => parseOverride('novalue')).toThrow(/expected key\.path=value/);
@@ -84,11 +91,11 @@ describe('config loading', () => {
     });
     const loaded = loadConfig(join(dir, 'staged.yaml'));
     const s1 = resolveStage(loaded, 'o365');
-    expect(s1.model.roi_heads.num_classes).toBe(365);
+    expect(det(s1.model).roi_heads.num_classes).toBe(365);
     expect(s1.train.max_iter).toBe(50);
     const s2 = resolveStage(loaded, 'coco');
-    expect(s2.model.roi_heads.num_classes).toBe(80);
-    expect(s2.model.roi_heads.mask_on).toBe(true);
+    expect(det(s2.model).roi_heads.num_classes).toBe(80);
+    expect(det(s2.model).roi_heads.mask_on).toBe(true);
     expect(s2.train.max_iter).toBe(100);
     expect(s2.train.load_from).toBe('stage:o365');
     expect(() => resolveStage(loaded, 'lvis')).toThrow(/no stage named "lvis"/);

@@ -2,7 +2,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeShapesDataset } from '../../src/data/synthesize.js';
-import { configSchema, type RunConfig } from '../../src/config/schema.js';
+import { configSchema, isDetectorConfig, type DetectorRunConfig } from '../../src/config/schema.js';
 import { tinyDetectorConfig } from './tiny-detector.js';
 
 /** A small synthetic COCO dataset on disk (train + val), written once per call. */
@@ -13,7 +13,7 @@ export async function synthDataset(opts: { images?: number; val?: number; size?:
 }
 
 /** A tiny training run config over a synthetic dataset. */
-export function tinyRunConfig(data: { dir: string; train: string; val: string }, overrides: Record<string, unknown> = {}): RunConfig {
+export function tinyRunConfig(data: { dir: string; train: string; val: string }, overrides: Record<string, unknown> = {}): DetectorRunConfig {
   const base = tinyDetectorConfig();
   const cfg = configSchema.parse({
     ...base,
@@ -28,5 +28,6 @@ export function tinyRunConfig(data: { dir: string; train: string; val: string },
     ...overrides,
   });
   const { stages: _s, ...run } = cfg;
+  if (!isDetectorConfig(run)) throw new Error('expected a detector config');
   return run;
 }

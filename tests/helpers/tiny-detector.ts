@@ -1,12 +1,12 @@
-import { configSchema, type DensekitConfig } from '../../src/config/schema.js';
+import { configSchema, type DensekitConfig, type DetectorConfig } from '../../src/config/schema.js';
 import { Rng } from '../../src/engine/random.js';
 import { synthShapesImage } from '../../src/data/synthetic-shapes.js';
 import type { GtInstances } from '../../src/structures/instances.js';
 import type { HostImage } from '../../src/structures/image-list.js';
 
 /** A detector small enough to train in seconds on 2 cores. */
-export function tinyDetectorConfig(cascade = false): DensekitConfig {
-  return configSchema.parse({
+export function tinyDetectorConfig(cascade = false): DensekitConfig & { model: DetectorConfig } {
+  const cfg = configSchema.parse({
     model: {
       backbone: { size: 'tiny', window_size: 4, global_blocks: [1, 3], drop_path_rate: 0, pretrain_img_size: 64 },
       pyramid: { out_channels: 32 },
@@ -16,6 +16,8 @@ export function tinyDetectorConfig(cascade = false): DensekitConfig {
     },
     input: { train_size: 128, test_size: 128, square_pad: 128 },
   });
+  if (cfg.model.arch !== 'rcnn') throw new Error('expected a detector config');
+  return cfg as DensekitConfig & { model: DetectorConfig };
 }
 
 /** A fixed batch of synthetic shape images with their ground truth. */

@@ -39,11 +39,11 @@ export function registerDemo(program: Command): void {
         const results = await runRecipe(loaded, { verbose: Boolean(process.stderr.isTTY) });
         const r = results.get('main')!;
         process.stderr.write('3/3 evaluated on the held-out split\n');
-        const m = r.metrics!;
-        process.stdout.write(`\n${m.summary.bbox}`);
+        const e = r.evaluation!;
+        process.stdout.write(`\n${e.summary}`);
         const minutes = ((performance.now() - t0) / 60000).toFixed(1);
         process.stdout.write(
-          `\nbox AP ${(m.bbox[0]! * 100).toFixed(1)}${m.segm ? `, mask AP ${(m.segm[0]! * 100).toFixed(1)}` : ''} on ${60} held-out images, ${minutes} min\n` +
+          `\nbox AP ${(e.scalars.bbox_AP! * 100).toFixed(1)}${e.scalars.segm_AP !== undefined ? `, mask AP ${(e.scalars.segm_AP * 100).toFixed(1)}` : ''} on ${60} held-out images, ${minutes} min\n` +
             `weights:      ${r.finalCheckpoint}\npredictions:  ${join(out, 'run', 'predictions_val.json')}\nmetrics log:  ${join(out, 'run', 'metrics.jsonl')}\n`,
         );
       }),

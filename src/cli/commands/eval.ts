@@ -10,6 +10,7 @@ import { ADE20K_CLASSES } from '../../data/ade20k-classes.js';
 import { action } from '../run-action.js';
 import { collect } from './config.js';
 import { loadConfig } from '../../config/index.js';
+import { requireDetector } from '../require-arch.js';
 import { initBackend, describeBackend } from '../../engine/backend.js';
 import { loadDetector } from '../../detection/rcnn.js';
 import { loadCocoDataset } from '../../data/coco-dataset.js';
@@ -139,7 +140,8 @@ export function registerEval(program: Command): void {
     .option('--set <key=value...>', 'override a config key (repeatable)', collect, [])
     .action(
       action(async (opts: { config: string; weights: string; split: string; json?: string; set: string[] }) => {
-        const { config } = loadConfig(opts.config, opts.set);
+        const { config: loadedCfg } = loadConfig(opts.config, opts.set);
+        const config = requireDetector(loadedCfg, opts.config);
         if (opts.split !== 'val' && opts.split !== 'train') throw new DensekitError(`--split must be val or train, got ${opts.split}`);
         const d = config.data[opts.split];
         if (!d) throw new DensekitError(`the config has no data.${opts.split}`, { file: opts.config, key: `data.${opts.split}` });

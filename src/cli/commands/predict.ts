@@ -3,6 +3,7 @@ import { readdirSync, statSync } from 'node:fs';
 import { basename, join, extname } from 'node:path';
 import { Coco } from '@densekit/eval';
 import { loadConfig } from '../../config/index.js';
+import { requireDetector } from '../require-arch.js';
 import { initBackend, describeBackend } from '../../engine/backend.js';
 import { loadDetector } from '../../detection/rcnn.js';
 import { predictFiles, type PredictInput } from '../../detection/predict.js';
@@ -61,7 +62,8 @@ export function registerPredict(program: Command): void {
     .option('--set <key=value...>', 'override a config key (repeatable)', collect, [])
     .action(
       action(async (opts: { config: string; weights: string; images: string[]; out: string; gt?: string; scoreThr: number; set: string[] }) => {
-        const { config } = loadConfig(opts.config, opts.set);
+        const { config: loadedCfg } = loadConfig(opts.config, opts.set);
+        const config = requireDetector(loadedCfg, opts.config);
         const gt = opts.gt ? Coco.fromFile(opts.gt) : undefined;
         const files = listImages(opts.images);
         if (files.length === 0) throw new DensekitError('no images found', { file: opts.images.join(' ') });

@@ -19,8 +19,8 @@ export function registerTrain(program: Command): void {
         process.stderr.write(`${describeBackend(await initBackend())}\n`);
         const results = await runRecipe(loaded, { outDir: opts.out, resume: opts.resume });
         for (const [name, r] of results) {
-          const ap = r.metrics ? ` box AP ${(r.metrics.bbox[0]! * 100).toFixed(1)}${r.metrics.segm ? `, mask AP ${(r.metrics.segm[0]! * 100).toFixed(1)}` : ''}` : '';
-          process.stdout.write(`${name}: weights ${r.finalCheckpoint}${ap}\n`);
+          const scores = r.evaluation ? ` ${Object.entries(r.evaluation.scalars).map(([k, v]) => `${k} ${(v * 100).toFixed(1)}`).join(', ')}` : '';
+          process.stdout.write(`${name}: weights ${r.finalCheckpoint}${scores}\n`);
         }
       }),
     );

@@ -29,3 +29,12 @@ export function withGradient(inputs: Tensor[], forward: (inputs: Tensor[], save:
   }) as unknown as Parameters<typeof tf.customGrad>[0]);
   return f(...inputs);
 }
+
+/**
+ * Compute `fn(inputs)` as one op through which no gradient flows (the
+ * inputs receive zeros). Comparisons, casts and other ops without
+ * gradients may be used inside: they never reach the gradient tape.
+ */
+export function withoutGradient(inputs: Tensor[], fn: (inputs: Tensor[]) => Tensor): Tensor {
+  return withGradient(inputs, (xs) => ({ value: fn(xs), gradFunc: () => xs.map((x) => tf.zerosLike(x)) }));
+}

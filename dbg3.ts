@@ -1,0 +1,23 @@
+import { initBackend } from './src/engine/backend.js';
+import { loadConfig } from './src/config/index.js';
+import { loadDetector } from './src/detection/rcnn.js';
+import { loadRgb } from './src/data/image-io.js';
+import { toImageList } from './src/structures/image-list.js';
+import { tf } from './src/engine/tf.js';
+import { readFileSync } from 'node:fs';
+const run = process.argv[2]!;
+await initBackend();
+const { config } = loadConfig(`${run}/config.yaml`);
+const model = loadDetector(config.model, config.input, `${run}/model_final.safetensors`);
+const img = await loadRgb('/tmp/demo2/data/train/000001.png');
+const list = toImageList([img], { pixelMean: config.input.pixel_mean, pixelStd: config.input.pixel_std, squarePad: 128, sizeDivisibility: 32 });
+const gt = JSON.parse(readFileSync('/tmp/demo2/data/annotations/instances_train.json', 'utf8'));
+console.log(gt.annotations.filter((a: any) => a.image_id === 1).map((a: any) => [a.category_id - 1, a.bbox]));
+tf.tidy(() => {
+  const feats = model.backbone.features(list.tensor);
+  const { proposals } = model.proposal_generator.forward(feats, list.sizes);
+  const p = proposals[0]!;
+  for (let i = 0; i < 10; i++) console.log('prop', Array.from(p.boxes.slice(i*4, i*4+4)).map(Math.round), p.logits[i]!.toFixed(2));
+});
+const [d] = model.detect(list);
+for (let i = 0; i < Math.min(8, d!.scores.length); i++) console.log('det', d!.classes[i], Array.from(d!.boxes.slice(i*4, i*4+4)).map(Math.round), d!.scores[i]!.toFixed(3));

@@ -1,0 +1,133 @@
+import { Module } from '../engine/module.js';
+import { tf, type Tensor } from '../engine/tf.js';
+import { Rng, initRng } from '../engine/random.js';
+import { resize2d } from '../engine/ops/resize.js';
+import type { InputConfig, Mask2FormerConfig } from '../config/schema.js';
+import { buildEncoder } from '../backbone/vitdet.js';
+import { VitAdapter, interactionIndexes } from '../backbone/vit-adapter.js';
+import { loadBeit3Weights, readBeit3Weights, type PretrainedReport } from '../backbone/convert/load-beit3.js';
+import { MsDeformAttnPixelDecoder } from './pixel-decoder.js';
+import { MaskedAttentionDecoder, type Prediction } from './masked-decoder.js';
+import { SetCriterion, semanticInference, type SemanticTarget } from './criterion.js';
+
+/** The segmentation head: pixel decoder + masked-attention decoder. */
+class SemSegHead extends Module {
+  readonly pixel_decoder: MsDeformAttnPixelDecoder;
+  readonly predictor: MaskedAttentionDecoder;
+  constructor(cfg: Mask2FormerConfig, dim: number) {
+    super();
+    const h = cfg.head;
+    this.pixel_decoder = this.module(
+      'pixel_decoder',
+      new MsDeformAttnPixelDecoder({ inChannels: [dim, dim, dim, dim], dim: h.hidden_dim, maskDim: h.mask_dim, encoderLayers: h.enc_layers, heads: h.enc_heads, points: h.enc_points, ffn: h.enc_feedforward }),
+    );
+    this.predictor = this.module(
+      'predictor',
+      new MaskedAttentionDecoder({ dim: h.hidden_dim, heads: h.heads, ffn: h.dim_feedforward, layers: h.dec_layers, queries: h.queries, numClasses: h.num_classes, maskDim: h.mask_dim }),
+    );
+  }
+}
+
+/**
+ * Mask2Former for semantic segmentation on a BEiT-3 + ViT-Adapter backbone
+ * (the BEiT-3 paper's ADE20K setup): images → adapter pyramid (strides
+ * 4-32) → deformable pixel decoder → masked-attention decoder → per-query
+ * classes and masks → per-pixel class scores.
+ */
+export class Mask2Former extends Module {
+  readonly backbone: VitAdapter;
+  readonly sem_seg_head: SemSegHead;
+  readonly criterion: SetCriterion;
+  readonly pretrained?: PretrainedReport;
+  readonly samplingRng: Rng;
+
+  constructor(
+    readonly cfg: Mask2FormerConfig,
+    readonly input: InputConfig,
+    seed = 0,
+  ) {
+    super();
+    initRng.seed(seed);
+    const encoder = buildEncoder({ ...cfg.backbone, window_size: 0, use_rel_pos: false }, input.train_size, { clsToken: true });
+    const a = cfg.adapter;
+    this.backbone = this.module(
+      'backbone',
+      new VitAdapter(encoder, {
+        inplanes: a.inplanes,
+        heads: a.heads,
+        points: a.points,
+        deformRatio: a.deform_ratio,
+        cffnRatio: a.cffn_ratio,
+        initValues: a.init_values,
+        interactions: a.interactions ?? interactionIndexes(encoder.opts.depth),
+        addVitFeature: a.add_vit_feature,
+      }),
+    );
+    if (cfg.backbone.pretrained) {
+      const { tensors, dropped } = readBeit3Weights(cfg.backbone.pretrained);
+      this.pretrained = { ...loadBeit3Weights(encoder, tensors, cfg.backbone.pretrained), dropped };
+    }
+    this.sem_seg_head = this.module('sem_seg_head', new SemSegHead(cfg, encoder.embedDim));
+    const h = cfg.head;
+    this.samplingRng = new Rng(seed + 1);
+    this.criterion = new SetCriterion(
+      {
+        numClasses: h.num_classes,
+        classWeight: h.class_weight,
+        maskWeight: h.mask_weight,
+        diceWeight: h.dice_weight,
+        eosCoef: h.no_object_weight,
+        numPoints: h.train_num_points,
+        oversampleRatio: h.oversample_ratio,
+        importanceSampleRatio: h.importance_sample_ratio,
+      },
+      this.samplingRng,
+    );
+  }
+
+  /** Every prediction set (initial + after each decoder layer) for a normalised, padded batch. */
+  predictions(images: Tensor): Prediction[] {
+    const feats = this.backbone.forward(images);
+    const { maskFeatures, multiScale } = this.sem_seg_head.pixel_decoder.forward(feats);
+    return this.sem_seg_head.predictor.forward(multiScale, maskFeatures);
+  }
+
+  losses(images: Tensor, targets: SemanticTarget[]): Map<string, Tensor> {
+    return this.criterion.losses(this.predictions(images), targets);
+  }
+
+  /**
+   * Per-pixel class scores [B, H, W, K] at the input resolution: mask logits
+   * upsampled (bilinear) from stride 4, then the class-weighted combination.
+   */
+  semanticScores(images: Tensor): Tensor {
+    const [b, H, W] = images.shape as [number, number, number, number];
+    const preds = this.predictions(images);
+    const last = preds[preds.length - 1]!;
+    const [, q, , ] = last.masks.shape as [number, number, number, number];
+    const up = resize2d(last.masks.transpose([0, 2, 3, 1]), H, W, 'linear').transpose([0, 3, 1, 2]); // [B, Q, H, W]
+    const out: Tensor[] = [];
+    for (let i = 0; i < b; i++) {
+      const logits = last.logits.slice([i, 0, 0], [1, q, -1]).reshape([q, -1]);
+      out.push(semanticInference(logits, up.slice([i, 0, 0, 0], [1, q, H, W]).reshape([q, H, W])).expandDims(0));
+    }
+    return out.length === 1 ? out[0]! : tf.concat(out, 0);
+  }
+
+  layerId(name: string): number {
+    return name.startsWith('backbone.') ? this.backbone.layerId(name.slice('backbone.'.length)) : this.backbone.net.opts.depth + 1;
+  }
+
+  get depth(): number {
+    return this.backbone.net.opts.depth;
+  }
+
+  rngStates(): number[][] {
+    return [this.samplingRng.getState(), this.backbone.net.rng.getState()];
+  }
+
+  setRngStates(states: number[][]): void {
+    this.samplingRng.setState(states[0]!);
+    this.backbone.net.rng.setState(states[1]!);
+  }
+}

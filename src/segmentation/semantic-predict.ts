@@ -1,0 +1,86 @@
+import { tf, type Tensor } from '../engine/tf.js';
+import { resize2d } from '../engine/ops/resize.js';
+import type { InputConfig, SemanticTestConfig } from '../config/schema.js';
+import { toImageList, type HostImage } from '../structures/image-list.js';
+import { resizeSample } from '../data/semantic-transforms.js';
+import type { Mask2Former } from './mask2former.js';
+
+/** Class scores [h, w, K] of one normalised image tensor [1, h, w, 3] (h, w multiples of 32). */
+function scoresOf(model: Mask2Former, x: Tensor): Tensor {
+  return model.semanticScores(x).squeeze([0]);
+}
+
+/** Pad [1, h, w, 3] at the bottom/right to multiples of 32. */
+function pad32(x: Tensor): Tensor {
+  const [, h, w] = x.shape as [number, number, number, number];
+  const ph = Math.ceil(h / 32) * 32 - h;
+  const pw = Math.ceil(w / 32) * 32 - w;
+  return ph || pw ? tf.pad(x, [[0, 0], [0, ph], [0, pw], [0, 0]]) : x;
+}
+
+/** Whole-image scores [h, w, K]. */
+export function wholeScores(model: Mask2Former, x: Tensor): Tensor {
+  return tf.tidy(() => {
+    const [, h, w] = x.shape as [number, number, number, number];
+    return scoresOf(model, pad32(x)).slice([0, 0, 0], [h, w, -1]);
+  });
+}
+
+/**
+ * mmseg's slide inference: windows of `crop` every `stride` (the last one
+ * shifted to end at the border), each window's scores added into place and
+ * divided by how many windows covered each pixel.
+ */
+export function slideScores(model: Mask2Former, x: Tensor, crop: number, stride: number): Tensor {
+  const [, h, w] = x.shape as [number, number, number, number];
+  const gh = Math.max(h - crop + stride - 1, 0) / stride;
+  const gw = Math.max(w - crop + stride - 1, 0) / stride;
+  const nh = Math.floor(gh) + 1;
+  const nw = Math.floor(gw) + 1;
+  let sum: Tensor | undefined;
+  const count = new Float32Array(h * w);
+  for (let i = 0; i < nh; i++) {
+    for (let j = 0; j < nw; j++) {
+      const y2 = Math.min(i * stride + crop, h);
+      const x2 = Math.min(j * stride + crop, w);
+      const y1 = Math.max(y2 - crop, 0);
+      const x1 = Math.max(x2 - crop, 0);
+      const s = tf.tidy(() => {
+        const win = wholeScores(model, x.slice([0, y1, x1, 0], [1, y2 - y1, x2 - x1, 3]));
+        return tf.pad(win, [[y1, h - y2], [x1, w - x2], [0, 0]]);
+      });
+      const next: Tensor = sum ? tf.add(sum, s) : s;
+      if (sum) {
+        sum.dispose();
+        s.dispose();
+      }
+      sum = next;
+      for (let y = y1; y < y2; y++) for (let xx = x1; xx < x2; xx++) count[y * w + xx]!++;
+    }
+  }
+  const out = tf.div(sum!, tf.tensor3d(count, [h, w, 1]));
+  sum!.dispose();
+  return out;
+}
+
+/**
+ * Semantic label map of one image at its original size: test-time resize
+ * (shorter side to `test_size`), whole or sliding-window scores, scores
+ * resized back (bilinear), argmax. Returns row-major class ids.
+ */
+export function predictSemantic(model: Mask2Former, image: HostImage, input: InputConfig, test: SemanticTestConfig): Uint8Array {
+  const { width: W, height: H } = image;
+  const scale = input.test_size / Math.min(H, W);
+  const h = Math.max(1, Math.round(H * scale));
+  const w = Math.max(1, Math.round(W * scale));
+  const resized = resizeSample({ image, labels: new Uint8Array(W * H) }, h, w).image;
+  const labels = tf.tidy(() => {
+    const list = toImageList([resized], { pixelMean: input.pixel_mean, pixelStd: input.pixel_std, squarePad: 0, sizeDivisibility: 1 });
+    const scores = test.mode === 'slide' ? slideScores(model, list.tensor, test.crop_size, test.stride) : wholeScores(model, list.tensor);
+    const back = resize2d(scores.expandDims(0), H, W, 'linear').squeeze([0]);
+    return tf.argMax(back, -1);
+  });
+  const out = Uint8Array.from(labels.dataSync());
+  labels.dispose();
+  return out;
+}

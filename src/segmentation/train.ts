@@ -1,0 +1,110 @@
+import { readLabelMap } from '../io/image.js';
+import { tf, type Tensor } from '../engine/tf.js';
+import { Rng } from '../engine/random.js';
+import type { SegmenterRunConfig } from '../config/schema.js';
+import { SemanticEvaluator } from '@densekit/eval';
+import { loadSemanticDataset, type SemanticDataset } from '../data/semantic-dataset.js';
+import { augmentSemantic, reduceLabels, type SemanticSample } from '../data/semantic-transforms.js';
+import { loadRgb } from '../data/image-io.js';
+import { toImageList } from '../structures/image-list.js';
+import { DensekitError } from '../util/errors.js';
+import { runTraining, type TrainOptions, type TrainResult } from '../train/trainer.js';
+import type { TrainTask } from '../train/task.js';
+import { Mask2Former } from './mask2former.js';
+import { predictSemantic } from './semantic-predict.js';
+import type { SemanticTarget } from './criterion.js';
+
+function mixSeed(a: number, b: number): number {
+  let z = (Math.imul(a ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(b + 0x632be5ab, 0xc2b2ae35)) >>> 0;
+  z = Math.imul(z ^ (z >>> 15), 0x2c1b3c6d) >>> 0;
+  return (z ^ (z >>> 12)) >>> 0;
+}
+
+/** Read an image and its (reduced) label map. */
+export async function loadSemanticSample(image: string, annotation: string, reduce: boolean): Promise<SemanticSample> {
+  const [img, lab] = await Promise.all([loadRgb(image), readLabelMap(annotation)]);
+  if (img.width !== lab.width || img.height !== lab.height) throw new DensekitError(`annotation is ${lab.width}x${lab.height}, image ${img.width}x${img.height}`, { file: annotation });
+  return { image: img, labels: reduce ? reduceLabels(lab.data) : lab.data };
+}
+
+/** One binary mask per class present (255 ignored), padded frame: Mask2Former's semantic targets. */
+export function semanticTargets(labels: Uint8Array, h: number, w: number, padH: number, padW: number): SemanticTarget {
+  const classes = [...new Set(labels)].filter((c) => c !== 255).sort((a, b) => a - b);
+  const masks = new Float32Array(classes.length * padH * padW);
+  classes.forEach((c, k) => {
+    for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) if (labels[y * w + x] === c) masks[(k * padH + y) * padW + x] = 1;
+  });
+  return { labels: Int32Array.from(classes), masks: tf.tensor3d(masks, [classes.length, padH, padW]) };
+}
+
+function dataset(cfg: SegmenterRunConfig, split: 'train' | 'val'): SemanticDataset | undefined {
+  const d = cfg.data[split];
+  if (!d) return undefined;
+  if (d.format !== 'ade20k') throw new DensekitError('a Mask2Former config needs data in the ade20k layout (format: ade20k)', { key: `data.${split}.format` });
+  return loadSemanticDataset(d.images, d.annotations, d.reduce_zero_label);
+}
+
+/** Evaluate on a dataset: mIoU / mAcc / aAcc as mmseg. */
+export async function evaluateSemantic(model: Mask2Former, ds: SemanticDataset, cfg: SegmenterRunConfig): Promise<{ aAcc: number; mIoU: number; mAcc: number }> {
+  const wasTraining = model.training;
+  model.eval();
+  try {
+    const ev = new SemanticEvaluator({ numClasses: cfg.model.head.num_classes, reduceZeroLabel: ds.reduceZeroLabel });
+    for (const r of ds.records) {
+      const [img, lab] = await Promise.all([loadRgb(r.image), readLabelMap(r.annotation)]);
+      ev.add(predictSemantic(model, img, cfg.input, cfg.model.test), lab.data);
+    }
+    const m = ev.metrics();
+    return { aAcc: m.aAcc, mIoU: m.mIoU, mAcc: m.mAcc };
+  } finally {
+    model.train(wasTraining);
+  }
+}
+
+/** Train Mask2Former (ViT-Adapter on BEiT-3) for semantic segmentation. */
+export async function trainSemantic(cfg: SegmenterRunConfig, opts: TrainOptions): Promise<TrainResult> {
+  const train = dataset(cfg, 'train');
+  if (!train) throw new DensekitError('no training data: set data.train.images and data.train.annotations', { key: 'data.train' });
+  const val = dataset(cfg, 'val');
+  const model = new Mask2Former(cfg.model, cfg.input, cfg.train.seed).train();
+  const crop = cfg.input.train_size;
+  const aug = { cropSize: crop, minScale: cfg.input.min_scale, maxScale: cfg.input.max_scale, flipProb: cfg.input.flip_prob, catMaxRatio: 0.75, photometric: true };
+  const n = train.records.length;
+  const perm = (epoch: number) => new Rng(mixSeed(cfg.train.seed, epoch)).shuffle(Array.from({ length: n }, (_, i) => i));
+  const sample = async (k: number) => {
+    const rec = train.records[perm(Math.floor(k / n))[k % n]!]!;
+    const s = await loadSemanticSample(rec.image, rec.annotation, train.reduceZeroLabel);
+    return augmentSemantic(s, aug, new Rng(mixSeed(cfg.train.seed ^ 0x5bd1e995, k)));
+  };
+  const pad = { pixelMean: cfg.input.pixel_mean, pixelStd: cfg.input.pixel_std, squarePad: crop, sizeDivisibility: 32 };
+  const task: TrainTask = {
+    model,
+    batches(start) {
+      let b = start;
+      const bs = cfg.train.ims_per_batch;
+      return {
+        get position() {
+          return b;
+        },
+        async next() {
+          const samples = await Promise.all(Array.from({ length: bs }, (_, i) => sample(b * bs + i)));
+          b++;
+          const list = toImageList(
+            samples.map((s) => s.image),
+            pad,
+          );
+          const targets = samples.map((s) => semanticTargets(s.labels, s.image.height, s.image.width, crop, crop));
+          const release: Tensor[] = [list.tensor, ...targets.map((t) => t.masks)];
+          return { losses: () => model.losses(list.tensor, targets), dispose: () => release.forEach((t) => t.dispose()) };
+        },
+      };
+    },
+    evaluate: val
+      ? async () => {
+          const m = await evaluateSemantic(model, val, cfg);
+          return { scalars: { mIoU: m.mIoU, mAcc: m.mAcc, aAcc: m.aAcc }, files: { 'eval.json': JSON.stringify(m, null, 2) }, summary: `aAcc ${(m.aAcc * 100).toFixed(2)}  mIoU ${(m.mIoU * 100).toFixed(2)}  mAcc ${(m.mAcc * 100).toFixed(2)}\n` };
+        }
+      : undefined,
+  };
+  return runTraining(task, cfg, opts);
+}

@@ -2,7 +2,6 @@
 import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { registerConfig } from './commands/config.js';
-import { registerNotYet } from './commands/not-yet.js';
 import { registerEval } from './commands/eval.js';
 import { registerTrain } from './commands/train.js';
 import { registerData } from './commands/data.js';
@@ -20,7 +19,6 @@ export function buildProgram(): Command {
     .description('Dense prediction with BEiT-3 backbones: detection, instance and semantic segmentation')
     .version(pkg.version, '-V, --version')
     .showHelpAfterError();
-  registerNotYet(program, new Set(['eval', 'train', 'data', 'predict', 'convert', 'demo', 'visualize']));
   registerTrain(program);
   registerEval(program);
   registerPredict(program);

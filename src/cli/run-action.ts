@@ -4,13 +4,6 @@ import { DensekitError } from '../util/errors.js';
 /** Exit code for bad input (config, files, arguments): nothing was written. */
 export const EXIT_BAD_INPUT = 2;
 
-/** Raised by commands whose capability is not built yet. */
-export class NotAvailableError extends Error {
-  constructor(what: string) {
-    super(`${what} is not available yet`);
-  }
-}
-
 /**
  * Wrap a command action so that expected failures print one line and exit
  * with a status, never a stack trace. Unexpected errors keep their stack
@@ -24,9 +17,6 @@ export function action<A extends unknown[]>(fn: (...args: A) => Promise<void> | 
       if (err instanceof DensekitError || err instanceof EvalInputError || err instanceof MaskApiError) {
         process.stderr.write(`densekit: error: ${err.message}\n`);
         process.exitCode = EXIT_BAD_INPUT;
-      } else if (err instanceof NotAvailableError) {
-        process.stderr.write(`densekit: ${err.message}\n`);
-        process.exitCode = 1;
       } else {
         const e = err as Error;
         process.stderr.write(`densekit: error: ${e.message}\n`);

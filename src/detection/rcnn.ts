@@ -9,8 +9,7 @@ import type { Detections, GtInstances } from '../structures/instances.js';
 import { Rpn } from './rpn.js';
 import { StandardRoiHeads, type RoiHeadsBase } from './roi-heads.js';
 import { CascadeRoiHeads } from './cascade-roi-heads.js';
-import { readCheckpoint, toTensors } from '../train/checkpoint.js';
-import { DensekitError } from '../util/errors.js';
+import { loadTrainedWeights } from '../train/load-weights.js';
 
 /**
  * The detector (detectron2's GeneralizedRCNN), read top-down:
@@ -100,15 +99,5 @@ export class GeneralizedRCNN extends Module {
 export function loadDetector(cfg: DetectorConfig, input: InputConfig, weightsPath: string): GeneralizedRCNN {
   // Full weights replace the backbone's pretrained initialisation: do not read it.
   const model = new GeneralizedRCNN({ ...cfg, backbone: { ...cfg.backbone, pretrained: null } }, input, 0);
-  const ck = readCheckpoint(weightsPath);
-  const state = toTensors(ck.model);
-  try {
-    model.loadStateDict(state);
-  } catch (err) {
-    model.dispose();
-    throw new DensekitError(`weights do not fit the config's model: ${(err as Error).message.split('\n').slice(0, 4).join('; ')}`, { file: weightsPath });
-  } finally {
-    for (const t of state.values()) t.dispose();
-  }
-  return model.eval();
+  return loadTrainedWeights(model, weightsPath).eval();
 }

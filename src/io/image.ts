@@ -44,5 +44,6 @@ export async function readLabelMap(path: string): Promise<RawImage> {
 
 /** Encode a single-channel uint8 map as PNG bytes. */
 export function encodeLabelPng(data: Uint8Array, width: number, height: number): Promise<Buffer> {
-  return sharp(Buffer.from(data.buffer, data.byteOffset, data.byteLength), { raw: { width, height, channels: 1 } }).png().toBuffer();
+  // Without b-w, sharp promotes one channel to sRGB and writes an RGB PNG.
+  return sharp(Buffer.from(data.buffer, data.byteOffset, data.byteLength), { raw: { width, height, channels: 1 } }).toColourspace('b-w').png().toBuffer();
 }

@@ -8,6 +8,7 @@ import { VitAdapter, interactionIndexes } from '../backbone/vit-adapter.js';
 import { loadBeit3Weights, readBeit3Weights, type PretrainedReport } from '../backbone/convert/load-beit3.js';
 import { MsDeformAttnPixelDecoder } from './pixel-decoder.js';
 import { MaskedAttentionDecoder, type Prediction } from './masked-decoder.js';
+import { loadTrainedWeights } from '../train/load-weights.js';
 import { SetCriterion, semanticInference, type SemanticTarget } from './criterion.js';
 
 /** The segmentation head: pixel decoder + masked-attention decoder. */
@@ -130,4 +131,11 @@ export class Mask2Former extends Module {
     this.samplingRng.setState(states[0]!);
     this.backbone.net.rng.setState(states[1]!);
   }
+}
+
+/** A segmenter with trained weights (a densekit checkpoint or weights file), in eval mode. */
+export function loadSegmenter(cfg: Mask2FormerConfig, input: InputConfig, weightsPath: string): Mask2Former {
+  // Full weights replace the backbone's pretrained initialisation: do not read it.
+  const model = new Mask2Former({ ...cfg, backbone: { ...cfg.backbone, pretrained: null } }, input, 0);
+  return loadTrainedWeights(model, weightsPath).eval();
 }

@@ -2,7 +2,7 @@ import { readLabelMap } from '../io/image.js';
 import { tf, type Tensor } from '../engine/tf.js';
 import { Rng } from '../engine/random.js';
 import type { SegmenterRunConfig } from '../config/schema.js';
-import { SemanticEvaluator } from '@densekit/eval';
+import { SemanticEvaluator, type SemanticMetrics } from '@densekit/eval';
 import { loadSemanticDataset, type SemanticDataset } from '../data/semantic-dataset.js';
 import { augmentSemantic, reduceLabels, type SemanticSample } from '../data/semantic-transforms.js';
 import { loadRgb } from '../data/image-io.js';
@@ -44,8 +44,13 @@ function dataset(cfg: SegmenterRunConfig, split: 'train' | 'val'): SemanticDatas
   return loadSemanticDataset(d.images, d.annotations, d.reduce_zero_label);
 }
 
-/** Evaluate on a dataset: mIoU / mAcc / aAcc as mmseg. */
-export async function evaluateSemantic(model: Mask2Former, ds: SemanticDataset, cfg: SegmenterRunConfig): Promise<{ aAcc: number; mIoU: number; mAcc: number }> {
+/** Evaluate on a dataset: per-class and mean IoU / accuracy as mmseg. */
+export async function evaluateSemantic(
+  model: Mask2Former,
+  ds: SemanticDataset,
+  cfg: SegmenterRunConfig,
+  onImage?: () => void,
+): Promise<SemanticMetrics & { images: number }> {
   const wasTraining = model.training;
   model.eval();
   try {
@@ -53,9 +58,9 @@ export async function evaluateSemantic(model: Mask2Former, ds: SemanticDataset, 
     for (const r of ds.records) {
       const [img, lab] = await Promise.all([loadRgb(r.image), readLabelMap(r.annotation)]);
       ev.add(predictSemantic(model, img, cfg.input, cfg.model.test), lab.data);
+      onImage?.();
     }
-    const m = ev.metrics();
-    return { aAcc: m.aAcc, mIoU: m.mIoU, mAcc: m.mAcc };
+    return { ...ev.metrics(), images: ev.images };
   } finally {
     model.train(wasTraining);
   }
@@ -102,7 +107,8 @@ export async function trainSemantic(cfg: SegmenterRunConfig, opts: TrainOptions)
     evaluate: val
       ? async () => {
           const m = await evaluateSemantic(model, val, cfg);
-          return { scalars: { mIoU: m.mIoU, mAcc: m.mAcc, aAcc: m.aAcc }, files: { 'eval.json': JSON.stringify(m, null, 2) }, summary: `aAcc ${(m.aAcc * 100).toFixed(2)}  mIoU ${(m.mIoU * 100).toFixed(2)}  mAcc ${(m.mAcc * 100).toFixed(2)}\n` };
+          const scalars = { mIoU: m.mIoU, mAcc: m.mAcc, aAcc: m.aAcc };
+          return { scalars, files: { 'eval.json': JSON.stringify(scalars, null, 2) }, summary: `aAcc ${(m.aAcc * 100).toFixed(2)}  mIoU ${(m.mIoU * 100).toFixed(2)}  mAcc ${(m.mAcc * 100).toFixed(2)}\n` };
         }
       : undefined,
   };

@@ -4,7 +4,7 @@ import { resolveStage, type LoadedConfig } from '../config/load.js';
 import { isDetectorConfig, isSegmenterConfig, type RunConfig } from '../config/schema.js';
 import { DensekitError } from '../util/errors.js';
 import { FINAL, trainDetector, type TrainOptions, type TrainResult } from './trainer.js';
-import { trainSegmenter } from './segmenter-trainer.js';
+import { trainSemantic } from '../segmentation/train.js';
 
 export interface RecipeOptions {
   outDir?: string;
@@ -54,6 +54,6 @@ export async function runRecipe(loaded: LoadedConfig, opts: RecipeOptions = {}):
 /** Train one run with the trainer of its model's kind. */
 export function trainRun(cfg: RunConfig, opts: TrainOptions): Promise<TrainResult> {
   if (isDetectorConfig(cfg)) return trainDetector(cfg, opts);
-  if (isSegmenterConfig(cfg)) return trainSegmenter(cfg, opts);
+  if (isSegmenterConfig(cfg)) return trainSemantic(cfg, opts);
   throw new DensekitError('unknown model.arch', { key: 'model.arch' });
 }

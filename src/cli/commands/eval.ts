@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { readdirSync, statSync } from 'node:fs';
 import { join, basename } from 'node:path';
-import { Coco, CocoEval, SemanticEvaluator, type IouType } from '@densekit/eval';
+import { Coco, CocoEval, SemanticEvaluator, type IouType, type SemanticMetrics } from '@densekit/eval';
 import { DensekitError } from '../../util/errors.js';
 import { writeFileAtomic } from '../../util/atomic-write.js';
 import { readLabelMap } from '../../io/image.js';
@@ -15,6 +15,10 @@ import { initBackend, describeBackend } from '../../engine/backend.js';
 import { loadDetector } from '../../detection/rcnn.js';
 import { loadCocoDataset } from '../../data/coco-dataset.js';
 import { evaluateDetector } from '../../train/evaluate.js';
+import { isSegmenterConfig } from '../../config/schema.js';
+import { loadSemanticDataset } from '../../data/semantic-dataset.js';
+import { loadSegmenter } from '../../segmentation/mask2former.js';
+import { evaluateSemantic } from '../../segmentation/train.js';
 
 export interface CocoEvalReport {
   iouType: IouType;
@@ -70,15 +74,24 @@ export async function evaluateSemanticDirs(gtDir: string, predDir: string, numCl
     bar.tick();
   }
   bar.stop();
-  const m = ev.metrics();
+  return semanticReport({ ...ev.metrics(), images: ev.images }, numClasses);
+}
+
+/** Metrics as a report: NaN becomes null, classes get ADE20K names when there are 150. */
+export function semanticReport(m: SemanticMetrics & { images: number }, numClasses: number): SemanticEvalReport {
   const nn = (v: number) => (Number.isNaN(v) ? null : v);
   return {
     aAcc: m.aAcc,
     mIoU: m.mIoU,
     mAcc: m.mAcc,
-    images: ev.images,
+    images: m.images,
     perClass: Array.from(m.iou, (v, c) => ({ name: numClasses === 150 ? ADE20K_CLASSES[c]! : `class ${c}`, iou: nn(v), acc: nn(m.acc[c]!) })),
   };
+}
+
+/** The JSON form of a report (fractions, null for NaN). */
+function semanticJson(r: SemanticEvalReport): string {
+  return `${JSON.stringify({ aAcc: r.aAcc, mIoU: r.mIoU, mAcc: r.mAcc, images: r.images, perClass: r.perClass }, null, 2)}\n`;
 }
 
 function pct(v: number | null): string {
@@ -127,12 +140,12 @@ export function registerEval(program: Command): void {
         if (!Number.isInteger(opts.numClasses) || opts.numClasses <= 0 || opts.numClasses > 255) throw new DensekitError('--num-classes must be an integer in 1..255');
         const report = await evaluateSemanticDirs(opts.gtDir, opts.predDir, opts.numClasses, opts.reduceZeroLabel);
         process.stdout.write(formatSemanticReport(report));
-        if (opts.json) writeFileAtomic(opts.json, `${JSON.stringify({ aAcc: report.aAcc, mIoU: report.mIoU, mAcc: report.mAcc, perClass: report.perClass.map((c) => ({ name: c.name, iou: c.iou, acc: c.acc })) }, null, 2)}\n`);
+        if (opts.json) writeFileAtomic(opts.json, semanticJson(report));
       }),
     );
   cmd
     .command('model')
-    .description('run a trained detector on a dataset split and print its COCO metrics')
+    .description('run a trained model on a dataset split of its config: COCO metrics for a detector, mIoU for a segmenter')
     .requiredOption('-c, --config <file>', 'model config (YAML)')
     .requiredOption('-w, --weights <file>', 'trained weights (.safetensors)')
     .option('--split <name>', 'data split of the config (val or train)', 'val')
@@ -140,16 +153,29 @@ export function registerEval(program: Command): void {
     .option('--set <key=value...>', 'override a config key (repeatable)', collect, [])
     .action(
       action(async (opts: { config: string; weights: string; split: string; json?: string; set: string[] }) => {
-        const { config: loadedCfg } = loadConfig(opts.config, opts.set);
-        const config = requireDetector(loadedCfg, opts.config);
+        const { config: loaded } = loadConfig(opts.config, opts.set);
+        const { stages: _stages, ...config } = loaded;
         if (opts.split !== 'val' && opts.split !== 'train') throw new DensekitError(`--split must be val or train, got ${opts.split}`);
         const d = config.data[opts.split];
         if (!d) throw new DensekitError(`the config has no data.${opts.split}`, { file: opts.config, key: `data.${opts.split}` });
+        if (isSegmenterConfig(config)) {
+          if (d.format !== 'ade20k') throw new DensekitError('a Mask2Former config needs data in the ade20k layout', { file: opts.config, key: `data.${opts.split}.format` });
+          const dataset = loadSemanticDataset(d.images, d.annotations, d.reduce_zero_label);
+          process.stderr.write(`${describeBackend(await initBackend())}\n`);
+          const model = loadSegmenter(config.model, config.input, opts.weights);
+          const bar = progress('eval', dataset.records.length);
+          const report = semanticReport(await evaluateSemantic(model, dataset, config, () => bar.tick()), config.model.head.num_classes);
+          bar.stop();
+          process.stdout.write(formatSemanticReport(report));
+          if (opts.json) writeFileAtomic(opts.json, semanticJson(report));
+          return;
+        }
+        const detector = requireDetector(loaded, opts.config);
         process.stderr.write(`${describeBackend(await initBackend())}\n`);
         const dataset = loadCocoDataset(d.annotations, d.images);
-        const model = loadDetector(config.model, config.input, opts.weights);
+        const model = loadDetector(detector.model, detector.input, opts.weights);
         const bar = progress('eval', dataset.records.length);
-        const { metrics } = await evaluateDetector(model, dataset, config.input, () => bar.tick());
+        const { metrics } = await evaluateDetector(model, dataset, detector.input, () => bar.tick());
         bar.stop();
         for (const [t, text] of Object.entries(metrics.summary)) process.stdout.write(`${t}:\n${text}`);
         if (opts.json) writeFileAtomic(opts.json, `${JSON.stringify(metrics, null, 2)}\n`);

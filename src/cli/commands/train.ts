@@ -8,7 +8,7 @@ import { collect } from './config.js';
 export function registerTrain(program: Command): void {
   program
     .command('train')
-    .description('train a detector from a config (staged recipes run stage by stage)')
+    .description('train a model from a config (a detector or a segmenter; staged recipes run stage by stage)')
     .requiredOption('-c, --config <file>', 'config file (YAML)')
     .option('--set <key=value...>', 'override a config key (repeatable)', collect, [])
     .option('-o, --out <dir>', 'output folder (default: output_dir of the config)')

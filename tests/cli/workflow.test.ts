@@ -1,0 +1,123 @@
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { mkdtempSync, rmSync, readFileSync, readdirSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runCli } from '../helpers/cli.js';
+
+/**
+ * The commands a user chains, run as the installed CLI would run them:
+ * synthesize data → train (a few steps) → predict → evaluate → draw.
+ * Quality is not the point here (the demo and the training tests cover
+ * learning); the point is that each command's output is the next one's input.
+ */
+
+function ok(r: { status: number | null; stdout: string; stderr: string }): string {
+  if (r.status !== 0) throw new Error(`exit ${r.status}\n${r.stderr}`);
+  return r.stdout;
+}
+
+describe('detector workflow', () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'densekit-wf-det-'));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('synth → train → predict → eval coco → eval model → visualize', () => {
+    const data = join(dir, 'data');
+    ok(runCli(['data', 'synth', '--out', data, '--images', '4', '--val-images', '3', '--size', '96']));
+    const sets = [
+      `data.train.images=${join(data, 'train')}`,
+      `data.train.annotations=${join(data, 'annotations', 'instances_train.json')}`,
+      `data.val.images=${join(data, 'val')}`,
+      `data.val.annotations=${join(data, 'annotations', 'instances_val.json')}`,
+      'train.max_iter=2',
+      'train.ims_per_batch=2',
+      'train.checkpoint_period=2',
+      'input.train_size=96',
+      'input.test_size=96',
+      'input.square_pad=96',
+    ].flatMap((s) => ['--set', s]);
+    const run = join(dir, 'run');
+    const trained = ok(runCli(['train', '-c', 'configs/demo/mask_rcnn_tiny_synth.yaml', '-o', run, ...sets], { timeoutMs: 300_000 }));
+    expect(trained).toMatch(/weights .*model_final\.safetensors/);
+    const weights = join(run, 'model_final.safetensors');
+    expect(existsSync(weights)).toBe(true);
+
+    const results = join(dir, 'results.json');
+    const gt = join(data, 'annotations', 'instances_val.json');
+    ok(runCli(['predict', '-c', 'configs/demo/mask_rcnn_tiny_synth.yaml', '-w', weights, '-i', join(data, 'val'), '--gt', gt, '-o', results, ...sets]));
+    const dets = JSON.parse(readFileSync(results, 'utf8')) as { image_id: number; category_id: number; bbox: number[]; segmentation: { counts: string } }[];
+    const gtJson = JSON.parse(readFileSync(gt, 'utf8')) as { images: { id: number }[]; categories: { id: number }[] };
+    const imageIds = new Set(gtJson.images.map((i) => i.id));
+    const catIds = new Set(gtJson.categories.map((c) => c.id));
+    for (const d of dets) {
+      expect(imageIds.has(d.image_id)).toBe(true);
+      expect(catIds.has(d.category_id)).toBe(true);
+      expect(d.bbox).toHaveLength(4);
+      expect(typeof d.segmentation.counts).toBe('string');
+    }
+
+    const summary = ok(runCli(['eval', 'coco', '--gt', gt, '--dt', results, '--iou-type', 'segm']));
+    expect(summary.split('\n').filter((l) => l.includes('Average Precision'))).toHaveLength(6);
+
+    const json = join(dir, 'model-metrics.json');
+    ok(runCli(['eval', 'model', '-c', 'configs/demo/mask_rcnn_tiny_synth.yaml', '-w', weights, '--json', json, ...sets]));
+    const metrics = JSON.parse(readFileSync(json, 'utf8')) as { bbox: number[]; segm: number[] };
+    expect(metrics.bbox).toHaveLength(12);
+    expect(metrics.segm).toHaveLength(12);
+
+    const vis = join(dir, 'vis');
+    ok(runCli(['visualize', '--images', join(data, 'val'), '--dt', results, '--gt', gt, '-o', vis, '--score-thr', '0']));
+    expect(readdirSync(vis).filter((f) => f.endsWith('.png')).length).toBe(3);
+  }, 600_000);
+});
+
+describe('segmenter workflow', () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'densekit-wf-seg-'));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('synth → train → predict label maps → eval ade20k → eval model (same numbers) → visualize', () => {
+    const data = join(dir, 'data');
+    ok(runCli(['data', 'synth', '--kind', 'semantic', '--out', data, '--images', '4', '--val-images', '3', '--size', '64']));
+    const sets = [
+      `data.train.images=${join(data, 'images', 'training')}`,
+      `data.train.annotations=${join(data, 'annotations', 'training')}`,
+      `data.val.images=${join(data, 'images', 'validation')}`,
+      `data.val.annotations=${join(data, 'annotations', 'validation')}`,
+      'train.max_iter=2',
+      'train.ims_per_batch=2',
+      'train.checkpoint_period=2',
+      'input.train_size=64',
+      'input.test_size=64',
+    ].flatMap((s) => ['--set', s]);
+    const cfg = 'configs/demo/mask2former_adapter_tiny_synth.yaml';
+    const run = join(dir, 'run');
+    ok(runCli(['train', '-c', cfg, '-o', run, ...sets], { timeoutMs: 300_000 }));
+    const weights = join(run, 'model_final.safetensors');
+
+    const preds = join(dir, 'pred');
+    const out = ok(runCli(['predict', '-c', cfg, '-w', weights, '-i', join(data, 'images', 'validation'), '-o', preds, ...sets]));
+    expect(out).toMatch(/3 label maps/);
+    const names = readdirSync(preds).sort();
+    expect(names).toEqual(readdirSync(join(data, 'annotations', 'validation')).sort());
+
+    const fromFiles = join(dir, 'files.json');
+    ok(runCli(['eval', 'ade20k', '--gt-dir', join(data, 'annotations', 'validation'), '--pred-dir', preds, '--num-classes', '5', '--reduce-zero-label', '--json', fromFiles]));
+    const fromModel = join(dir, 'model.json');
+    ok(runCli(['eval', 'model', '-c', cfg, '-w', weights, '--json', fromModel, ...sets]));
+    const a = JSON.parse(readFileSync(fromFiles, 'utf8')) as { mIoU: number; aAcc: number; images: number };
+    const b = JSON.parse(readFileSync(fromModel, 'utf8')) as { mIoU: number; aAcc: number; images: number };
+    // Writing label maps to PNG and reading them back loses nothing.
+    expect(b.images).toBe(3);
+    expect(a.mIoU).toBe(b.mIoU);
+    expect(a.aAcc).toBe(b.aAcc);
+
+    const vis = join(dir, 'vis');
+    ok(runCli(['visualize', '--semantic', '--images', join(data, 'images', 'validation'), '--pred-dir', preds, '--gt-dir', join(data, 'annotations', 'validation'), '--reduce-zero-label', '-o', vis]));
+    expect(readdirSync(vis).filter((f) => f.endsWith('.png')).length).toBeGreaterThanOrEqual(3);
+  }, 600_000);
+});

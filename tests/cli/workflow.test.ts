@@ -58,6 +58,11 @@ describe('detector workflow', () => {
       expect(typeof d.segmentation.counts).toBe('string');
     }
 
+    const wrongTask = runCli(['predict', '--task', 'semantic', '-c', 'configs/demo/mask_rcnn_tiny_synth.yaml', '-w', weights, '-i', join(data, 'val'), '-o', join(dir, 'x')]);
+    expect(wrongTask.status).toBe(2);
+    expect(wrongTask.stderr).toMatch(/model\.arch/);
+    expect(existsSync(join(dir, 'x'))).toBe(false);
+
     const summary = ok(runCli(['eval', 'coco', '--gt', gt, '--dt', results, '--iou-type', 'segm']));
     expect(summary.split('\n').filter((l) => l.includes('Average Precision'))).toHaveLength(6);
 
@@ -100,7 +105,7 @@ describe('segmenter workflow', () => {
     const weights = join(run, 'model_final.safetensors');
 
     const preds = join(dir, 'pred');
-    const out = ok(runCli(['predict', '-c', cfg, '-w', weights, '-i', join(data, 'images', 'validation'), '-o', preds, ...sets]));
+    const out = ok(runCli(['predict', '--task', 'semantic', '-c', cfg, '-w', weights, '-i', join(data, 'images', 'validation'), '-o', preds, ...sets]));
     expect(out).toMatch(/3 label maps/);
     const names = readdirSync(preds).sort();
     expect(names).toEqual(readdirSync(join(data, 'annotations', 'validation')).sort());

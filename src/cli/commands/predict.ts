@@ -93,13 +93,19 @@ export function registerPredict(program: Command): void {
     .requiredOption('-w, --weights <file>', 'trained weights (.safetensors)')
     .requiredOption('-i, --images <paths...>', 'image files or folders')
     .requiredOption('-o, --out <path>', 'results JSON to write (detector) or folder for label PNGs (segmenter)')
+    .option('--task <task>', 'detection or semantic (default: what the config\'s model does); checked against the config')
     .option('--gt <file>', 'detector: COCO file whose image ids and category ids the results should use')
     .option('--score-thr <x>', 'detector: drop detections scoring below this', Number.parseFloat, 0)
     .option('--set <key=value...>', 'override a config key (repeatable)', collect, [])
     .action(
-      action(async (opts: { config: string; weights: string; images: string[]; out: string; gt?: string; scoreThr: number; set: string[] }) => {
+      action(async (opts: { config: string; weights: string; images: string[]; out: string; task?: string; gt?: string; scoreThr: number; set: string[] }) => {
         const { config: loaded } = loadConfig(opts.config, opts.set);
         const { stages: _stages, ...run } = loaded;
+        const task = isSegmenterConfig(run) ? 'semantic' : 'detection';
+        if (opts.task !== undefined && opts.task !== task) {
+          if (opts.task !== 'semantic' && opts.task !== 'detection') throw new DensekitError(`--task must be detection or semantic, got ${opts.task}`);
+          throw new DensekitError(`--task ${opts.task} needs a ${opts.task === 'semantic' ? 'mask2former' : 'rcnn'} model; the config has model.arch ${run.model.arch}`, { file: opts.config, key: 'model.arch' });
+        }
         const files = listImages(opts.images);
         if (files.length === 0) throw new DensekitError('no images found', { file: opts.images.join(' ') });
         if (isSegmenterConfig(run)) {

@@ -1,0 +1,172 @@
+/**
+ * Detector benchmark: ViTDet Mask R-CNN / Cascade Mask R-CNN with a BEiT-3
+ * backbone (base by default) at 1024x1024 on the default backend.
+ *  - inference per image, split by stage (backbone + pyramid, RPN, ROI heads,
+ *    mask paste + RLE), on a synthetic image; the score threshold is 0 so the
+ *    box and mask heads do the work of a trained model (100 detections);
+ *  - one training iteration (forward, backward, AdamW) at batch 1.
+ * Randomly initialised weights: time does not depend on their values.
+ *   npm run bench:detector [-- --models mask_rcnn,cascade --size base --img 1024 --runs 2 --train 1]
+ */
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { machine, median, printTable } from './lib/table.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+function arg(name: string, dflt: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? process.argv[i + 1]! : dflt;
+}
+
+interface ChildResult {
+  backend: string;
+  stages: Record<string, number[]>;
+  trainMs: number[];
+  maxRssMb: number;
+  detections: number;
+}
+
+const CONFIGS = {
+  mask_rcnn: 'configs/coco/mask_rcnn_vitdet_beit3',
+  cascade: 'configs/coco/cascade_mask_rcnn_vitdet_beit3',
+} as const;
+
+async function child(model: keyof typeof CONFIGS, size: string, img: number, runs: number, trainIters: number): Promise<void> {
+  const { initBackend } = await import('../src/engine/backend.js');
+  const { tf } = await import('../src/engine/tf.js');
+  const { loadConfig } = await import('../src/config/load.js');
+  const { isDetectorConfig } = await import('../src/config/schema.js');
+  const { GeneralizedRCNN } = await import('../src/detection/rcnn.js');
+  const { toImageList } = await import('../src/structures/image-list.js');
+  const { toCocoResults } = await import('../src/detection/postprocess.js');
+  const { synthShapesImage } = await import('../src/data/synthetic-shapes.js');
+  const { Rng } = await import('../src/engine/random.js');
+  const { buildParamSpecs } = await import('../src/train/param-groups.js');
+  const { lossAndGradients } = await import('../src/train/step.js');
+  const { AdamW } = await import('../src/train/adamw.js');
+  const info = await initBackend();
+
+  const { config } = loadConfig(`${CONFIGS[model]}_${size}.yaml`, [
+    'model.backbone.pretrained=null',
+    'model.test.score_thresh=0',
+    `input.train_size=${img}`,
+    `input.test_size=${img}`,
+    `input.square_pad=${img}`,
+  ]);
+  if (!isDetectorConfig(config)) throw new Error('not a detector config');
+  const net = new GeneralizedRCNN(config.model, config.input, 0);
+  const scene = synthShapesImage(new Rng(7), { width: img, height: img, minObjects: 6, maxObjects: 10, minSize: 0.05, maxSize: 0.3, colors: 'class' });
+  const image = { data: scene.rgb, width: img, height: img };
+  const pad = { pixelMean: config.input.pixel_mean, pixelStd: config.input.pixel_std, squarePad: img, sizeDivisibility: 32 };
+
+  // Inference, stage by stage: each stage's outputs are read back before the next starts.
+  net.eval();
+  const stages: Record<string, number[]> = { backbone: [], rpn: [], roi_heads: [], postprocess: [], total: [] };
+  let detections = 0;
+  const inferOnce = (record: boolean) => {
+    const list = toImageList([image], pad);
+    const t0 = performance.now();
+    let dets: ReturnType<typeof net.detect> = [];
+    tf.tidy(() => {
+      const features = net.backbone.features(list.tensor);
+      for (const f of features.values()) f.dataSync();
+      const t1 = performance.now();
+      const { proposals } = net.proposal_generator.forward(features, list.sizes);
+      const t2 = performance.now();
+      dets = net.roi_heads.forward(features, proposals, list.sizes).detections;
+      const t3 = performance.now();
+      if (record) {
+        stages.backbone!.push(t1 - t0);
+        stages.rpn!.push(t2 - t1);
+        stages.roi_heads!.push(t3 - t2);
+      }
+    });
+    const t4 = performance.now();
+    const coco = toCocoResults(dets[0]!, {
+      imageId: 1,
+      inputSize: [img, img],
+      originalSize: [img, img],
+      categoryIds: Array.from({ length: net.numClasses }, (_, i) => i + 1),
+      maskThreshold: net.cfg.test.mask_threshold,
+      masknessRescore: net.cfg.test.maskness_rescore,
+    });
+    const t5 = performance.now();
+    list.tensor.dispose();
+    detections = coco.length;
+    if (record) {
+      stages.postprocess!.push(t5 - t4);
+      stages.total!.push(t5 - t0);
+    }
+  };
+  process.stderr.write('inference\n');
+  inferOnce(false);
+  for (let r = 0; r < runs; r++) inferOnce(true);
+
+  process.stderr.write(`training; ${(tf.memory().numBytes / 2 ** 20).toFixed(0)} MB in tensors\n`);
+  // Training iterations at batch 1 (the first one is a warm-up).
+  net.train();
+  const gt = {
+    boxes: Float32Array.from(scene.objects.flatMap((o) => [o.bbox[0], o.bbox[1], o.bbox[0] + o.bbox[2], o.bbox[1] + o.bbox[3]])),
+    classes: Int32Array.from(scene.objects.map((o) => o.classIndex)),
+    masks: scene.objects.map((o) => ({ kind: 'rle' as const, rle: o.rle })),
+  };
+  const specs = buildParamSpecs(net, config.train.optimizer);
+  const opt = new AdamW(specs, { betas: config.train.optimizer.betas, eps: config.train.optimizer.eps });
+  const trainMs: number[] = [];
+  for (let it = 0; it <= trainIters; it++) {
+    const list = toImageList([image], pad);
+    const t0 = performance.now();
+    const { grads } = lossAndGradients(() => net.losses(list, [gt]), specs);
+    opt.apply(grads, 1e-5);
+    for (const g of grads.values()) g.dispose();
+    list.tensor.dispose();
+    if (it > 0) trainMs.push(performance.now() - t0);
+  }
+  const out: ChildResult = { backend: info.name, stages, trainMs, maxRssMb: process.resourceUsage().maxRSS / 1024, detections };
+  process.stdout.write(JSON.stringify(out));
+}
+
+async function main(): Promise<void> {
+  const models = arg('models', 'mask_rcnn,cascade').split(',') as (keyof typeof CONFIGS)[];
+  const size = arg('size', 'base');
+  const img = Number(arg('img', '1024'));
+  const runs = Number(arg('runs', '2'));
+  const trainIters = Number(arg('train', '1'));
+  const rows: (string | number)[][] = [];
+  for (const m of models) {
+    if (!(m in CONFIGS)) throw new Error(`unknown model ${m}; choose from ${Object.keys(CONFIGS).join(', ')}`);
+    const p = spawnSync(process.execPath, ['--conditions=source', '--import', 'tsx', fileURLToPath(import.meta.url), '--child', m, size, String(img), String(runs), String(trainIters)], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      maxBuffer: 1 << 24,
+    });
+    if (p.status !== 0) throw new Error(`child failed: ${p.stderr}`);
+    const r = JSON.parse(p.stdout) as ChildResult;
+    const s = (k: string) => (median(r.stages[k]!) / 1000).toFixed(2);
+    rows.push([
+      `${m} ${size}`,
+      `${img}x${img}`,
+      r.backend,
+      s('backbone'),
+      s('rpn'),
+      s('roi_heads'),
+      s('postprocess'),
+      s('total'),
+      r.detections,
+      r.trainMs.length ? (median(r.trainMs) / 1000).toFixed(1) : '-',
+      r.maxRssMb.toFixed(0),
+    ]);
+  }
+  printTable(
+    `Detector inference per image (median of ${runs}) and one training iteration at batch 1 (median of ${trainIters}) — ${machine()}`,
+    ['model', 'input', 'backend', 'backbone s', 'RPN s', 'ROI heads s', 'paste+RLE s', 'inference s', 'dets', 'train iter s', 'peak RSS MB'],
+    rows,
+  );
+}
+
+if (process.argv.includes('--child')) {
+  const i = process.argv.indexOf('--child');
+  const a = process.argv.slice(i + 1);
+  await child(a[0] as keyof typeof CONFIGS, a[1]!, Number(a[2]), Number(a[3]), Number(a[4]));
+} else await main();

@@ -2,9 +2,9 @@ import { Module } from '../engine/module.js';
 import { tf, type Tensor } from '../engine/tf.js';
 import { Linear } from '../engine/layers/linear.js';
 import { LayerNorm } from '../engine/layers/layer-norm.js';
-import { batchMatMul, dense } from '../engine/ops/dense.js';
 import * as init from '../engine/init.js';
-import { decomposedRelPos, relPosBias } from './rel-pos.js';
+import { decomposedRelPos } from './rel-pos.js';
+import { attentionCore, attentionChunk } from './attention-core.js';
 
 export interface AttentionOptions {
   dim: number;
@@ -12,7 +12,7 @@ export interface AttentionOptions {
   layernormEps: number;
   /** Token grid (h, w) for decomposed relative positions; undefined disables them. */
   relPosSize?: [number, number];
-  /** Sequences at least this long attend head by head (default 1024; see attendPerHead). */
+  /** Sequences at least this long attend head by head (default 1024; see attentionCore). */
   perHeadMinTokens?: number;
 }
 
@@ -71,42 +71,10 @@ export class Beit3Attention extends Module {
         if (!hw) throw new Error('relative positions need the token grid size');
         rel = decomposedRelPos(q, this.rel_pos_h, this.rel_pos_w, hw, hw);
       }
-      const o = l >= (this.opts.perHeadMinTokens ?? 1024) ? this.attendPerHead(q, kT, v, rel) : this.attendBatched(q, kT, v, rel);
+      const chunk = attentionChunk(b * nh, l, this.opts.perHeadMinTokens ?? 1024);
+      const o = attentionCore(tf.mul(q, this.scale), kT, v, rel, { chunk });
       const merged = o.reshape([b, nh, l, d]).transpose([0, 2, 1, 3]).reshape([b, l, c]);
       return this.out_proj.forward(this.inner_attn_ln.forward(merged));
     });
-  }
-
-  /** Many short sequences (windows): one batched matmul for all (window, head) pairs. */
-  private attendBatched(q: Tensor, kT: Tensor, v: Tensor, rel?: { relH: Tensor; relW: Tensor }): Tensor {
-    let attn = batchMatMul(tf.mul(q, this.scale), kT);
-    if (rel) attn = tf.add(attn, relPosBias(rel.relH, rel.relW));
-    return batchMatMul(tf.softmax(attn, -1), v);
-  }
-
-  /**
-   * Long sequences (global attention): one head at a time as 2-D matmuls.
-   * wasm's batched matmul runs at ~1 GFLOP/s but its 2-D matmul at ~15–20,
-   * and one head's [L, L] scores (64 MB at 4096 tokens) is all that is held.
-   */
-  private attendPerHead(q: Tensor, kT: Tensor, v: Tensor, rel?: { relH: Tensor; relW: Tensor }): Tensor {
-    const [n, l, d] = q.shape as [number, number, number];
-    const outs: Tensor[] = [];
-    for (let i = 0; i < n; i++) {
-      outs.push(
-        tf.tidy(() => {
-          const qi = q.slice([i, 0, 0], [1, l, d]).reshape([l, d]);
-          const ki = kT.slice([i, 0, 0], [1, d, l]).reshape([d, l]);
-          const vi = v.slice([i, 0, 0], [1, l, d]).reshape([l, d]);
-          let s = dense(tf.mul(qi, this.scale), ki);
-          if (rel) {
-            const one = (t: Tensor) => t.slice([i, 0, 0, 0], [1, ...t.shape.slice(1)]);
-            s = tf.add(s, relPosBias(one(rel.relH), one(rel.relW)).reshape([l, l]));
-          }
-          return dense(tf.softmax(s, -1), vi);
-        }),
-      );
-    }
-    return tf.stack(outs);
   }
 }

@@ -23,6 +23,8 @@ export interface Beit3Options extends Beit3Dims {
   clsToken: boolean;
   /** Keep BEiT-3's final encoder LayerNorm. */
   finalNorm: boolean;
+  /** Recompute blocks in the backward pass (see engine/ops/checkpoint). */
+  activationCheckpoint?: boolean;
   /** Seed of the drop-path generator. */
   seed?: number;
 }
@@ -72,6 +74,7 @@ export class Beit3Encoder extends Module {
           windowSize: windowed ? opts.windowSize : 0,
           relPosSize: opts.useRelPos ? [grid, grid] : undefined,
           rng,
+          checkpoint: opts.activationCheckpoint ?? false,
         }),
       );
     }

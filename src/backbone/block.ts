@@ -5,6 +5,7 @@ import { DropPath } from '../engine/layers/drop-path.js';
 import type { Rng } from '../engine/random.js';
 import { Beit3Attention } from './attention.js';
 import { Beit3Ffn } from './ffn.js';
+import { checkpoint } from '../engine/ops/checkpoint.js';
 import { windowPartition, windowUnpartition } from './windows.js';
 
 export interface BlockOptions {
@@ -18,6 +19,8 @@ export interface BlockOptions {
   /** ViTDet: grid the relative-position tables are sized for (window or full map); undefined = none. */
   relPosSize?: [number, number];
   rng: Rng;
+  /** Recompute the block in the backward pass instead of keeping its intermediates (training only). */
+  checkpoint?: boolean;
 }
 
 /**
@@ -45,13 +48,27 @@ export class Beit3Block extends Module {
 
   /** Token form: x [B, L, C] (plain BEiT-3, cls token included). */
   forwardTokens(x: Tensor): Tensor {
+    return this.maybeCheckpointed(x, (t) => this.tokens(t));
+  }
+
+  /** Map form: x [B, H, W, C] (ViTDet). */
+  forwardMap(x: Tensor): Tensor {
+    return this.maybeCheckpointed(x, (t) => this.map(t));
+  }
+
+  private maybeCheckpointed(x: Tensor, fn: (x: Tensor) => Tensor): Tensor {
+    if (!this.opts.checkpoint || !this.training) return fn(x);
+    const params = this.namedParameters().map(([, v]) => v).filter((v) => v.trainable);
+    return checkpoint(x, params, fn, [this.opts.rng]);
+  }
+
+  private tokens(x: Tensor): Tensor {
     const a = this.attn.forward(this.norm1.forward(x));
     const y = tf.add(x, this.dropPath.forward(a));
     return tf.add(y, this.dropPath.forward(this.ffn.forward(this.norm2.forward(y))));
   }
 
-  /** Map form: x [B, H, W, C] (ViTDet). */
-  forwardMap(x: Tensor): Tensor {
+  private map(x: Tensor): Tensor {
     const [b, h, w, c] = x.shape as [number, number, number, number];
     let t = this.norm1.forward(x);
     const ws = this.opts.windowSize;

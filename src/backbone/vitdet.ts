@@ -55,6 +55,7 @@ export function buildEncoder(cfg: BackboneConfig, trainSize: number, opts: { cls
     relPosGlobalGrid: Math.floor(trainSize / cfg.patch_size),
     clsToken: opts.clsToken ?? false,
     finalNorm: cfg.final_norm,
+    activationCheckpoint: cfg.activation_checkpoint,
   });
 }
 

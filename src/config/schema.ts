@@ -32,6 +32,13 @@ export const backboneSchema = z
     /** A BEiT-3 .pth (official) or densekit .safetensors to initialise from. */
     pretrained: z.string().nullable().default(null),
     freeze_patch_embed: z.boolean().default(false),
+    /**
+     * Recompute each block in the backward pass instead of keeping its
+     * intermediates (ViTDet's use_act_checkpoint): about a third more compute
+     * per step, a fraction of the memory. Needed for base and larger at
+     * 1024² on wasm, whose heap stops at 4 GB.
+     */
+    activation_checkpoint: z.boolean().default(false),
   })
   .strict();
 

@@ -92,9 +92,19 @@ export async function writeReport(runDir: string, opts: ReportOptions = {}): Pro
     : [];
   const evalPath = join(runDir, 'eval.json');
   if (existsSync(evalPath)) {
-    const ev = JSON.parse(readFileSync(evalPath, 'utf8')) as { iter: number; bbox: number[]; segm?: number[] };
-    const rows = STAT_LABELS.map((l, i) => `<tr><td>${l}</td><td>${(ev.bbox[i]! * 100).toFixed(1)}</td>${ev.segm ? `<td>${(ev.segm[i]! * 100).toFixed(1)}</td>` : ''}</tr>`).join('\n');
-    sections.push(`<h2>Validation metrics (iteration ${ev.iter})</h2>\n<table><tr><th></th><th>box</th>${ev.segm ? '<th>mask</th>' : ''}</tr>\n${rows}\n</table>`);
+    const ev = JSON.parse(readFileSync(evalPath, 'utf8')) as { bbox?: number[]; segm?: number[]; mIoU?: number; mAcc?: number; aAcc?: number };
+    const lastEval = records.filter((r) => r.type === 'eval').at(-1);
+    const when = lastEval ? ` (iteration ${lastEval.iter})` : '';
+    // pycocotools reports -1 where no GT falls in an area range.
+    const pct = (v: number | undefined) => (v === undefined || v < 0 || Number.isNaN(v) ? '–' : (v * 100).toFixed(1));
+    if (ev.bbox) {
+      const segm = ev.segm;
+      const rows = STAT_LABELS.map((l, i) => `<tr><td>${l}</td><td>${pct(ev.bbox![i])}</td>${segm ? `<td>${pct(segm[i])}</td>` : ''}</tr>`).join('\n');
+      sections.push(`<h2>Validation metrics${when}</h2>\n<table><tr><th></th><th>box</th>${segm ? '<th>mask</th>' : ''}</tr>\n${rows}\n</table>`);
+    } else if (ev.mIoU !== undefined) {
+      const rows = (['mIoU', 'mAcc', 'aAcc'] as const).map((k) => `<tr><td>${k}</td><td>${pct(ev[k])}</td></tr>`).join('\n');
+      sections.push(`<h2>Validation metrics${when}</h2>\n<table>\n${rows}\n</table>`);
+    }
   }
   const curves = trainingCurves(records);
   const plots: string[] = [];
@@ -132,7 +142,7 @@ body{font-family:sans-serif;margin:24px;color:#222;max-width:1400px}
 table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 10px;text-align:right}
 .plot{max-width:640px;margin:6px}
 .gallery{display:flex;flex-wrap:wrap;gap:10px}
-figure{margin:0}figure img{max-width:420px;border:1px solid #ddd}
+figure{margin:0}figure img{width:400px;max-width:100%;height:auto;border:1px solid #ddd}
 figcaption{font-size:12px;color:#666}
 pre{background:#f6f6f6;padding:10px;font-size:12px;overflow:auto}
 </style></head><body>

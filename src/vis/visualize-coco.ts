@@ -59,10 +59,18 @@ async function sideBySide(left: Buffer, right: Buffer, captions: [string, string
   ctx.drawImage(a, 0, bar);
   ctx.drawImage(b, a.width + 8, bar);
   ctx.fillStyle = '#222';
-  ctx.font = `${Math.round(bar * 0.7)}px sans-serif`;
   ctx.textBaseline = 'top';
-  ctx.fillText(captions[0], 4, 2);
-  ctx.fillText(captions[1], a.width + 12, 2);
+  // Each caption shrinks to fit over its own image (small images get small text, never overlap).
+  const caption = (text: string, x: number, width: number) => {
+    let size = Math.round(bar * 0.7);
+    ctx.font = `${size}px sans-serif`;
+    const measured = ctx.measureText(text).width;
+    if (measured > width - 8) size = Math.max(6, Math.floor((size * (width - 8)) / measured));
+    ctx.font = `${size}px sans-serif`;
+    ctx.fillText(text, x + 4, 2, width - 8);
+  };
+  caption(captions[0], 0, a.width);
+  caption(captions[1], a.width + 8, b.width);
   return canvas.toBuffer('image/png');
 }
 
@@ -97,7 +105,7 @@ export async function visualizeCoco(o: VisualizeOptions): Promise<string[]> {
       const right = drawInstances(img, detItems(dets, o.gt, colorBy, dtMatched.map((m) => !m)));
       const fp = dtMatched.filter((m) => !m).length;
       const miss = gtMatched.filter((m) => !m).length;
-      png = await sideBySide(left, right, [`ground truth (${anns.length}, ${miss} missed)`, `predictions (${dets.length}, ${fp} false positives)`]);
+      png = await sideBySide(left, right, [`ground truth: ${anns.length} (${miss} missed)`, `predicted: ${dets.length} (${fp} false pos.)`]);
     } else {
       png = drawInstances(img, detItems(dets, undefined, colorBy));
     }

@@ -8,13 +8,8 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { machine, median, printTable } from './lib/table.js';
+import { arg, ROOT } from './lib/args.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-
-function arg(name: string, dflt: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? process.argv[i + 1]! : dflt;
-}
 
 async function child(size: 'base' | 'large', img: number, runs: number): Promise<void> {
   const { initBackend } = await import('../src/engine/backend.js');

@@ -2,10 +2,13 @@
  * Backbone benchmark: BEiT-3 (ViTDet mode) forward at 1024x1024, batch 1, on
  * the default backend; median of N runs after a warm-up, peak RSS, and the
  * time per kernel. PyTorch on the same machine is measured by
- * bench/backbone_torch.py when python3-torch is installed.
+ * bench/backbone_torch.py when python3-torch is installed. Debian's torch
+ * uses whatever libblas.so.3 is installed: the reference BLAS runs at
+ * ~3 GFLOP/s; install libopenblas0-pthread to give PyTorch its real speed.
  *   npm run bench:backbone [-- --sizes base,large --runs 3 --size 1024]
  */
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { machine, median, printTable } from './lib/table.js';
 import { arg, ROOT } from './lib/args.js';
@@ -43,12 +46,28 @@ function torchPython(): string | undefined {
   return undefined;
 }
 
+/**
+ * Debian's OpenBLAS misdetects some AVX-512 CPUs as older cores (6x slower
+ * matmul); name the core explicitly there. On CPUs without AVX-512 that
+ * setting crashes, so autodetection stays.
+ */
+function openblasCore(): Record<string, string> {
+  if (process.env.OPENBLAS_CORETYPE) return {};
+  let flags = '';
+  try {
+    flags = readFileSync('/proc/cpuinfo', 'utf8');
+  } catch {
+    return {};
+  }
+  return /\bavx512f\b/.test(flags) ? { OPENBLAS_CORETYPE: 'SKYLAKEX' } : {};
+}
+
 function torchTimes(size: string, img: number, runs: number): { ms: number; threads: number } | string {
   const py = torchPython();
   if (!py) return 'python3-torch not installed';
   const r = spawnSync(py, [fileURLToPath(new URL('./backbone_torch.py', import.meta.url)), size, String(img), String(runs)], {
     encoding: 'utf8',
-    env: { ...process.env, OPENBLAS_CORETYPE: 'SKYLAKEX' },
+    env: { ...process.env, ...openblasCore() },
   });
   if (r.status !== 0) return `torch failed: ${r.stderr.split('\n').slice(-2).join(' ')}`;
   return JSON.parse(r.stdout) as { ms: number; threads: number };

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { EvalInputError } from '../errors.js';
-import { rleArea, rleDecode, rleFrPoly, rleFrString, rleMerge, rleToBbox, type Rle } from './rle.js';
-import { checkBox, checkDataset, checkSegmentation, isNum } from './validate.js';
+import { rleDecode, rleFrPoly, rleFrString, rleMerge, rleToBbox, type Bbox, type Rle } from './rle.js';
+import { checkBox, checkDataset, checkResultRle, isNum } from './validate.js';
 import type { CocoAnnotation, CocoCategory, CocoDataset, CocoImage, CocoResult, Polygon } from './types.js';
 
 const EMPTY_BOX: number[] = [];
@@ -39,8 +39,10 @@ export class Coco {
   readonly anns = new Map<number, CocoAnnotation>();
   readonly imgToAnns = new Map<number, CocoAnnotation[]>();
   readonly catToImgs = new Map<number, number[]>();
-  /** Parsed RLEs, filled lazily by `annToRle` (and eagerly for segm results). */
+  /** Parsed RLEs, filled lazily by `annToRle`. */
   private readonly rleCache = new WeakMap<CocoAnnotation, Rle>();
+  /** Tight boxes of the masks, filled by `maskBox` (and eagerly for segm results). */
+  private readonly maskBoxCache = new WeakMap<CocoAnnotation, Bbox>();
   /** Detections whose category is not in the GT categories (dropped by evaluation, as pycocotools). */
   unknownCategoryResults = 0;
 
@@ -158,6 +160,16 @@ export class Coco {
     return rle;
   }
 
+  /**
+   * The tight box of the annotation's mask (rleToBbox of annToRle), which is
+   * what pycocotools' mask IoU tests for overlap — not the `bbox` field.
+   */
+  maskBox(ann: CocoAnnotation): Bbox {
+    let box = this.maskBoxCache.get(ann);
+    if (!box) this.maskBoxCache.set(ann, (box = rleToBbox(this.annToRle(ann))));
+    return box;
+  }
+
   /** The annotation's mask, column-major (index x*h + y). */
   annToMask(ann: CocoAnnotation): Uint8Array {
     return rleDecode(this.annToRle(ann));
@@ -178,7 +190,8 @@ export class Coco {
     const isSegm = !isBbox && typeof first === 'object' && first !== null && 'segmentation' in first;
     if (!isBbox && !isSegm) throw new EvalInputError('results must carry "bbox" or "segmentation"', file, 0);
     const anns: CocoAnnotation[] = new Array(results.length);
-    const parsedRles: (Rle | undefined)[] = new Array(results.length);
+    // Segm results are only summarised here; their runs are decoded on demand (annToRle).
+    const maskBoxes: (Bbox | undefined)[] = new Array(results.length);
     let unknownCats = 0;
     for (let i = 0; i < results.length; i++) {
       const r = results[i] as CocoResult & Record<string, unknown>;
@@ -207,10 +220,10 @@ export class Coco {
         // derives it on demand instead of storing 10^6 polygons.
       } else {
         if (r.segmentation === undefined) throw new EvalInputError('missing segmentation', file, i, 'segmentation');
-        const rle = checkSegmentation(r.segmentation, file, i, true)!;
-        parsedRles[i] = rle;
-        ann.area = rleArea(rle);
-        ann.bbox = r.bbox !== undefined ? checkBox(r.bbox, file, i) : rleToBbox(rle);
+        const summary = checkResultRle(r.segmentation, file, i);
+        maskBoxes[i] = summary.bbox;
+        ann.area = summary.area;
+        ann.bbox = r.bbox !== undefined ? checkBox(r.bbox, file, i) : summary.bbox;
       }
       anns[i] = ann;
     }
@@ -219,8 +232,8 @@ export class Coco {
       file,
     );
     anns.forEach((a, i) => {
-      const rle = parsedRles[i];
-      if (rle) res.rleCache.set(a, rle);
+      const box = maskBoxes[i];
+      if (box) res.maskBoxCache.set(a, box);
     });
     res.unknownCategoryResults = unknownCats;
     return res;

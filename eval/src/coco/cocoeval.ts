@@ -3,7 +3,7 @@ import { formatFixed, npMean } from '../numeric/numpy.js';
 import type { Coco } from './coco.js';
 import { greedyMatch } from './match.js';
 import { Params, type IouType } from './params.js';
-import { rleIou, type Rle } from './rle.js';
+import { bbIou, refineRleIou } from './rle.js';
 import type { CocoAnnotation } from './types.js';
 
 /** pycocotools' evaluateImg result for one (image, category, area range). */
@@ -209,9 +209,16 @@ export class CocoEval {
     }
     const crowd = new Uint8Array(G);
     for (let g = 0; g < G; g++) crowd[g] = s.gtCrowd[gtMembers[g]!]!;
-    const dr: Rle[] = Array.from(dtOrder, (i) => this.cocoDt.annToRle(s.dts[i]!));
-    const gr: Rle[] = Array.from(gtMembers, (i) => this.cocoGt.annToRle(s.gts[i]!));
-    return rleIou(dr, gr, crowd);
+    // Mask IoU as pycocotools' rleIou: box overlap of the masks' tight boxes
+    // first, then run-by-run comparison where the boxes overlap — decoding
+    // a detection's runs only if it reaches that step.
+    const db = new Float64Array(D * 4);
+    const gb = new Float64Array(G * 4);
+    for (let d = 0; d < D; d++) db.set(this.cocoDt.maskBox(s.dts[dtOrder[d]!]!), d * 4);
+    for (let g = 0; g < G; g++) gb.set(this.cocoGt.maskBox(s.gts[gtMembers[g]!]!), g * 4);
+    const o = bbIou(db, gb, D, G, crowd);
+    refineRleIou(o, D, G, (d) => this.cocoDt.annToRle(s.dts[dtOrder[d]!]!), (g) => this.cocoGt.annToRle(s.gts[gtMembers[g]!]!), crowd);
+    return o;
   }
 
   /** Detections of a cell sorted by score and truncated to maxDets[-1]; GT members in file order. */

@@ -199,15 +199,24 @@ export function bbIou(dt: ArrayLike<number>, gt: ArrayLike<number>, m: number, n
 export function rleIou(dt: readonly Rle[], gt: readonly Rle[], iscrowd: ArrayLike<number> | null, dtBoxes?: Float64Array, gtBoxes?: Float64Array): Float64Array {
   const m = dt.length;
   const n = gt.length;
-  const db = dtBoxes ?? boxesOf(dt);
-  const gb = gtBoxes ?? boxesOf(gt);
-  const o = bbIou(db, gb, m, n, iscrowd);
+  const o = bbIou(dtBoxes ?? boxesOf(dt), gtBoxes ?? boxesOf(gt), m, n, iscrowd);
+  refineRleIou(o, m, n, (d) => dt[d]!, (g) => gt[g]!, iscrowd);
+  return o;
+}
+
+/**
+ * Turn a box-IoU matrix of masks' tight boxes into the mask IoU matrix, in
+ * place: only pairs whose boxes overlap are compared run by run, and only
+ * their masks are requested — so a caller can decode masks lazily.
+ */
+export function refineRleIou(o: Float64Array, m: number, n: number, dtAt: (d: number) => Rle, gtAt: (g: number) => Rle, iscrowd: ArrayLike<number> | null): void {
   for (let g = 0; g < n; g++) {
-    const G = gt[g]!;
     const crowd = iscrowd !== null && iscrowd[g] ? true : false;
+    let G: Rle | undefined;
     for (let d = 0; d < m; d++) {
       if (!(o[d * n + g]! > 0)) continue;
-      const D = dt[d]!;
+      G ??= gtAt(g);
+      const D = dtAt(d);
       if (D.h !== G.h || D.w !== G.w) {
         o[d * n + g] = -1;
         continue;
@@ -248,7 +257,6 @@ export function rleIou(dt: readonly Rle[], gt: readonly Rle[], iscrowd: ArrayLik
       o[d * n + g] = inter / uni;
     }
   }
-  return o;
 }
 
 function boxesOf(rs: readonly Rle[]): Float64Array {
@@ -423,6 +431,83 @@ export function rleFrString(s: string, h: number, w: number): Rle {
     cnts[m++] = x >>> 0;
   }
   return { h, w, counts: cnts.slice(0, m) };
+}
+
+/** What loading a result needs from a compressed RLE, without materialising its counts. */
+export interface RleStringSummary {
+  /** Sum of all runs (must equal h * w for a well-formed mask). */
+  total: number;
+  /** Foreground pixel count, as rleArea. */
+  area: number;
+  /** Tight foreground box, as rleToBbox. */
+  bbox: Bbox;
+}
+
+/**
+ * One pass over a compressed counts string giving its total, area and box —
+ * the same numbers as rleFrString followed by rleArea and rleToBbox, but with
+ * no allocation: loading 10^5 segmentation results needs only these, and the
+ * runs themselves are decoded later for the few pairs whose boxes overlap.
+ */
+export function rleStringSummary(s: string, h: number, w: number): RleStringSummary {
+  const n = s.length;
+  let p = 0;
+  let m = 0;
+  // The two previous counts (deltas are taken against counts[m - 2]).
+  let prev1 = 0;
+  let prev2 = 0;
+  let total = 0;
+  let area = 0;
+  let xs = w;
+  let ys = h;
+  let xe = 0;
+  let ye = 0;
+  while (p < n) {
+    let x = 0;
+    let k = 0;
+    let c = 0;
+    do {
+      if (p >= n) return badString(s, p, 'ends inside a count');
+      c = s.charCodeAt(p) - 48;
+      if (c >>> 6) return badString(s, p, 'has an invalid character');
+      if (k < 6) x |= (c & 0x1f) << (5 * k);
+      else x += (c & 0x1f) * 2 ** (5 * k);
+      p++;
+      k++;
+    } while (c & 0x20);
+    if (c & 0x10) {
+      if (k <= 6) x |= -1 << (5 * k);
+      else x -= 2 ** (5 * k);
+    }
+    if (m > 2) x += prev2;
+    const count = x >>> 0;
+    const start = total;
+    total += count;
+    if (m & 1) {
+      area += count;
+      if (count !== 0) {
+        const yStart = start % h;
+        const xStart = (start - yStart) / h;
+        const yEnd = (total - 1) % h;
+        const xEnd = (total - 1 - yEnd) / h;
+        if (xStart < xs) xs = xStart;
+        if (xEnd > xe) xe = xEnd;
+        if (xStart < xEnd) {
+          ys = 0;
+          ye = h - 1;
+        } else {
+          if (yStart < ys) ys = yStart;
+          if (yEnd > ye) ye = yEnd;
+        }
+      }
+    }
+    prev2 = prev1;
+    prev1 = count;
+    m++;
+  }
+  // rleToBbox drops a trailing zeros run, so only a single run (no foreground) is special.
+  const bbox: Bbox = m < 2 ? [0, 0, 0, 0] : [xs, ys, (xe - xs + 1) >>> 0, (ye - ys + 1) >>> 0];
+  return { total, area, bbox };
 }
 
 function badString(s: string, p: number, what: string): never {

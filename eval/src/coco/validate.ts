@@ -1,5 +1,5 @@
 import { EvalInputError } from '../errors.js';
-import { rleFrString, type Rle } from './rle.js';
+import { rleFrString, rleStringSummary, type Rle, type RleStringSummary } from './rle.js';
 import type { CocoDataset } from './types.js';
 
 /**
@@ -20,21 +20,15 @@ export function checkBox(v: unknown, file: string, index: number, field = 'bbox'
  * Validate a segmentation (polygons or RLE) of an annotation. A compressed
  * RLE is parsed to check it, and the parsed form returned for reuse.
  */
-export function checkSegmentation(seg: unknown, file: string, index: number, requireCompressed = false): Rle | undefined {
+export function checkSegmentation(seg: unknown, file: string, index: number): Rle | undefined {
   if (Array.isArray(seg)) {
-    if (requireCompressed) throw new EvalInputError('results must use compressed RLE ({size, counts: string}), not polygons', file, index, 'segmentation');
     seg.forEach((poly, j) => {
       if (!Array.isArray(poly) || !poly.every(isNum)) throw new EvalInputError('a polygon must be a list of numbers', file, index, `segmentation[${j}]`);
       if (poly.length < 6) throw new EvalInputError(`a polygon needs at least 6 numbers (3 points), got ${poly.length}`, file, index, `segmentation[${j}]`);
     });
     return undefined;
   }
-  if (typeof seg !== 'object' || seg === null) throw new EvalInputError('must be a list of polygons or an RLE object', file, index, 'segmentation');
-  const r = seg as { size?: unknown; counts?: unknown };
-  if (!Array.isArray(r.size) || r.size.length !== 2 || !r.size.every((s) => Number.isInteger(s) && (s as number) >= 0)) {
-    throw new EvalInputError('RLE size must be [height, width]', file, index, 'segmentation.size');
-  }
-  const [h, w] = r.size as [number, number];
+  const [r, h, w] = checkRleObject(seg, file, index);
   if (typeof r.counts === 'string') {
     let total = 0;
     let parsed: Rle;
@@ -47,7 +41,6 @@ export function checkSegmentation(seg: unknown, file: string, index: number, req
     if (total !== h * w) throw new EvalInputError(`RLE counts sum to ${total}, expected ${h}x${w} = ${h * w}`, file, index, 'segmentation.counts');
     return parsed;
   } else if (Array.isArray(r.counts)) {
-    if (requireCompressed) throw new EvalInputError('results must use compressed RLE (counts as a string)', file, index, 'segmentation.counts');
     if (!r.counts.every((c) => Number.isInteger(c) && (c as number) >= 0)) throw new EvalInputError('RLE counts must be non-negative integers', file, index, 'segmentation.counts');
     const total = (r.counts as number[]).reduce((a, b) => a + b, 0);
     if (total !== h * w) throw new EvalInputError(`RLE counts sum to ${total}, expected ${h * w}`, file, index, 'segmentation.counts');
@@ -55,6 +48,36 @@ export function checkSegmentation(seg: unknown, file: string, index: number, req
   } else {
     throw new EvalInputError('RLE counts must be a string or a list of integers', file, index, 'segmentation.counts');
   }
+}
+
+function checkRleObject(seg: unknown, file: string, index: number): [{ size?: unknown; counts?: unknown }, number, number] {
+  if (typeof seg !== 'object' || seg === null) throw new EvalInputError('must be a list of polygons or an RLE object', file, index, 'segmentation');
+  const r = seg as { size?: unknown; counts?: unknown };
+  if (!Array.isArray(r.size) || r.size.length !== 2 || !r.size.every((s) => Number.isInteger(s) && (s as number) >= 0)) {
+    throw new EvalInputError('RLE size must be [height, width]', file, index, 'segmentation.size');
+  }
+  return [r, r.size[0] as number, r.size[1] as number];
+}
+
+/**
+ * Validate a segmentation result (compressed RLE only, as pycocotools'
+ * loadRes requires) and summarise it — area and box — in one pass, without
+ * decoding its runs.
+ */
+export function checkResultRle(seg: unknown, file: string, index: number): RleStringSummary {
+  if (Array.isArray(seg)) throw new EvalInputError('results must use compressed RLE ({size, counts: string}), not polygons', file, index, 'segmentation');
+  const [r, h, w] = checkRleObject(seg, file, index);
+  if (typeof r.counts !== 'string') {
+    throw new EvalInputError(Array.isArray(r.counts) ? 'results must use compressed RLE (counts as a string)' : 'RLE counts must be a string or a list of integers', file, index, 'segmentation.counts');
+  }
+  let summary: RleStringSummary;
+  try {
+    summary = rleStringSummary(r.counts, h, w);
+  } catch (err) {
+    throw new EvalInputError(`malformed RLE string (${(err as Error).message})`, file, index, 'segmentation.counts');
+  }
+  if (summary.total !== h * w) throw new EvalInputError(`RLE counts sum to ${summary.total}, expected ${h}x${w} = ${h * w}`, file, index, 'segmentation.counts');
+  return summary;
 }
 
 /** Validate a COCO instances file's structure; returns it typed. */

@@ -5,7 +5,7 @@ import { DropPath } from '../engine/layers/drop-path.js';
 import type { Rng } from '../engine/random.js';
 import { Beit3Attention } from './attention.js';
 import { Beit3Ffn } from './ffn.js';
-import { checkpoint } from '../engine/ops/checkpoint.js';
+import { maybeCheckpoint } from '../engine/ops/checkpoint.js';
 import { windowPartition, windowUnpartition } from './windows.js';
 
 export interface BlockOptions {
@@ -57,9 +57,7 @@ export class Beit3Block extends Module {
   }
 
   private maybeCheckpointed(x: Tensor, fn: (x: Tensor) => Tensor): Tensor {
-    if (!this.opts.checkpoint || !this.training) return fn(x);
-    const params = this.namedParameters().map(([, v]) => v).filter((v) => v.trainable);
-    return checkpoint(x, params, fn, [this.opts.rng]);
+    return maybeCheckpoint(this.opts.checkpoint ?? false, this, x, fn, [this.opts.rng]);
   }
 
   private tokens(x: Tensor): Tensor {

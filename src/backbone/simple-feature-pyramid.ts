@@ -1,3 +1,4 @@
+import { maybeCheckpoint } from '../engine/ops/checkpoint.js';
 import { Module } from '../engine/module.js';
 import { tf, type Tensor } from '../engine/tf.js';
 import { convolve } from '../engine/layers/conv2d.js';
@@ -36,7 +37,14 @@ class PyramidLevel extends Module {
   readonly lateral: ConvNorm;
   readonly output: ConvNorm;
 
-  constructor(scale: number, dim: number, outChannels: number, eps: number) {
+  constructor(
+    scale: number,
+    dim: number,
+    outChannels: number,
+    eps: number,
+    /** Recompute each stage in the backward pass (the stride-4 level holds ~1 GB of intermediates at 1024²). */
+    private readonly checkpoint = false,
+  ) {
     super();
     let ch = dim;
     let next = 0;
@@ -65,9 +73,14 @@ class PyramidLevel extends Module {
   forward(x: Tensor): Tensor {
     let y = x;
     if (this.pool) y = maxPool2d(y, 2, 2);
-    if (this.up.length === 2) y = this.up[1]!.forward(gelu(this.upNorm!.forward(this.up[0]!.forward(y))));
-    else if (this.up.length === 1) y = this.up[0]!.forward(y);
-    return this.output.forward(this.lateral.forward(y));
+    if (this.up.length > 0) y = maybeCheckpoint(this.checkpoint, [...this.up, ...(this.upNorm ? [this.upNorm] : [])], y, (t) => this.upsample(t));
+    y = maybeCheckpoint(this.checkpoint, this.lateral, y, (t) => this.lateral.forward(t));
+    return maybeCheckpoint(this.checkpoint, this.output, y, (t) => this.output.forward(t));
+  }
+
+  private upsample(x: Tensor): Tensor {
+    if (this.up.length === 2) return this.up[1]!.forward(gelu(this.upNorm!.forward(this.up[0]!.forward(x))));
+    return this.up[0]!.forward(x);
   }
 }
 
@@ -80,6 +93,8 @@ export interface PyramidOptions {
   normEps: number;
   /** Stride of the input map (16 for a ViT with patch 16). */
   inStride: number;
+  /** Activation checkpointing of every level's stages (training only). */
+  checkpoint?: boolean;
 }
 
 /** A pyramid: level name ("p2"…) → NHWC map. */
@@ -98,7 +113,7 @@ export class SimpleFeaturePyramid extends Module {
     for (const s of opts.scaleFactors) {
       const stride = opts.inStride / s;
       const stage = Math.round(Math.log2(stride));
-      this.levels.push({ name: `p${stage}`, stride, module: this.module(`simfp_${stage}`, new PyramidLevel(s, opts.dim, opts.outChannels, opts.normEps)) });
+      this.levels.push({ name: `p${stage}`, stride, module: this.module(`simfp_${stage}`, new PyramidLevel(s, opts.dim, opts.outChannels, opts.normEps, opts.checkpoint ?? false)) });
     }
   }
 

@@ -20,6 +20,7 @@ export class ViTDetBackbone extends SimpleFeaturePyramid {
       topBlock: pyramid.top_block,
       normEps: pyramid.norm_eps,
       inStride: encoder.opts.patchSize,
+      checkpoint: encoder.opts.activationCheckpoint ?? false,
     });
     this.net = this.module('net', encoder);
   }

@@ -68,6 +68,12 @@ export const rpnSchema = z
     nms_thresh: unit.default(0.7),
     min_box_size: z.number().min(0).default(0),
     loss_weight: z.number().min(0).default(1),
+    /**
+     * Recompute the head per level in the backward pass: on a stride-4 map at
+     * 1024² each of its activations (and, in tfjs, each of their gradients
+     * until the backward pass ends) is 64 MB.
+     */
+    activation_checkpoint: z.boolean().default(false),
   })
   .strict();
 
@@ -102,6 +108,12 @@ export const roiHeadsSchema = z
     mask_on: z.boolean().default(true),
     mask_num_convs: z.number().int().min(0).default(4),
     smooth_l1_beta: z.number().min(0).default(0),
+    /**
+     * Recompute each head conv in the backward pass instead of keeping its
+     * intermediates: at 512 sampled ROIs the box and mask heads otherwise
+     * hold gigabytes until the backward pass ends. A little more compute.
+     */
+    activation_checkpoint: z.boolean().default(false),
   })
   .strict();
 

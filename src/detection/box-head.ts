@@ -3,10 +3,13 @@ import { tf, type Tensor } from '../engine/tf.js';
 import { Linear } from '../engine/layers/linear.js';
 import { ConvNorm } from '../backbone/simple-feature-pyramid.js';
 import * as init from '../engine/init.js';
+import { maybeCheckpoint } from '../engine/ops/checkpoint.js';
 
 /**
  * detectron2's "4conv1fc" head with LayerNorm (ViTDet): four 3x3 convs
  * (no bias) + LN + ReLU, flatten, one FC + ReLU. Input [R, 7, 7, C].
+ * At 512 training ROIs one conv + LN + ReLU holds ~250 MB of intermediates
+ * until the backward pass; checkpointing keeps only each conv's input.
  */
 export class ConvFcHead extends Module {
   readonly convs: ModuleList<ConvNorm>;
@@ -17,6 +20,8 @@ export class ConvFcHead extends Module {
     numConvs: number,
     convDim: number,
     fcDim: number,
+    /** Recompute each conv in the backward pass (see `roi_heads.activation_checkpoint`). */
+    readonly checkpoint = false,
     eps = 1e-6,
   ) {
     super();
@@ -31,7 +36,7 @@ export class ConvFcHead extends Module {
 
   forward(x: Tensor): Tensor {
     let t = x;
-    for (const c of this.convs.items) t = tf.relu(c.forward(t));
+    for (const c of this.convs.items) t = maybeCheckpoint(this.checkpoint, c, t, (u) => tf.relu(c.forward(u)));
     const r = t.shape[0]!;
     return tf.relu(this.fc1!.forward(t.reshape([r, -1])));
   }

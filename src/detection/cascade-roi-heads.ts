@@ -36,7 +36,7 @@ export class CascadeRoiHeads extends RoiHeadsBase {
     super(cfg, test, levels, channels, rng);
     const n = cascade.iou_thresholds.length;
     if (cascade.box_reg_weights.length !== n) throw new Error(`cascade: ${n} IoU thresholds but ${cascade.box_reg_weights.length} box weight sets`);
-    this.box_head = this.module('box_head', new ModuleList(Array.from({ length: n }, () => new ConvFcHead(channels, cfg.box_pooler_resolution, cfg.num_convs, cfg.conv_dim, cfg.fc_dim))));
+    this.box_head = this.module('box_head', new ModuleList(Array.from({ length: n }, () => new ConvFcHead(channels, cfg.box_pooler_resolution, cfg.num_convs, cfg.conv_dim, cfg.fc_dim, cfg.activation_checkpoint))));
     this.box_predictor = this.module('box_predictor', new ModuleList(Array.from({ length: n }, () => new BoxPredictor(cfg.fc_dim, cfg.num_classes, true))));
     this.coders = cascade.box_reg_weights.map((w) => new BoxCoder(w));
     this.registerMaskHead();

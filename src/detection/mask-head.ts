@@ -4,6 +4,7 @@ import { Conv2d } from '../engine/layers/conv2d.js';
 import { ConvTranspose2d } from '../engine/layers/conv-transpose2d.js';
 import { ConvNorm } from '../backbone/simple-feature-pyramid.js';
 import * as init from '../engine/init.js';
+import { maybeCheckpoint } from '../engine/ops/checkpoint.js';
 
 /**
  * detectron2's MaskRCNNConvUpsampleHead with LayerNorm: four 3x3 conv + LN +
@@ -14,7 +15,15 @@ export class MaskHead extends Module {
   readonly convs: ModuleList<ConvNorm>;
   readonly deconv: ConvTranspose2d;
   readonly predictor: Conv2d;
-  constructor(inChannels: number, convDim: number, numConvs: number, readonly numClasses: number, eps = 1e-6) {
+  constructor(
+    inChannels: number,
+    convDim: number,
+    numConvs: number,
+    readonly numClasses: number,
+    /** Recompute the convs and the upsampling tail in the backward pass (see `roi_heads.activation_checkpoint`). */
+    readonly checkpoint = false,
+    eps = 1e-6,
+  ) {
     super();
     const convs: ConvNorm[] = [];
     for (let i = 0; i < numConvs; i++) convs.push(new ConvNorm(i === 0 ? inChannels : convDim, convDim, 3, eps));
@@ -23,9 +32,28 @@ export class MaskHead extends Module {
     this.predictor = this.module('predictor', new Conv2d(convDim, numClasses, 1, { initWeight: (s) => init.normal(s, 0.001), initBias: (s) => init.zeros(s) }));
   }
 
+  /** Logits of every class: [R, M, M, K]. */
   forward(x: Tensor): Tensor {
+    return this.upsample(this.features(x));
+  }
+
+  /**
+   * Logits of one class per instance, [R, M, M] — what the loss and the
+   * inference need. With checkpointing the [R, 2S, 2S, C] deconvolution
+   * output and the [R, M, M, K] logits of all classes (the largest tensors
+   * of the head) live only inside one recomputed step.
+   */
+  classLogits(x: Tensor, classes: Int32Array): Tensor {
+    return maybeCheckpoint(this.checkpoint, [this.deconv, this.predictor], this.features(x), (t) => MaskHead.selectClass(this.upsample(t), classes));
+  }
+
+  private features(x: Tensor): Tensor {
     let t = x;
-    for (const c of this.convs.items) t = tf.relu(c.forward(t));
+    for (const c of this.convs.items) t = maybeCheckpoint(this.checkpoint, c, t, (u) => tf.relu(c.forward(u)));
+    return t;
+  }
+
+  private upsample(t: Tensor): Tensor {
     return this.predictor.forward(tf.relu(this.deconv.forward(t)));
   }
 
@@ -37,3 +65,4 @@ export class MaskHead extends Module {
     return tf.sum(tf.mul(logits, oneHot), 3);
   }
 }
+

@@ -68,7 +68,7 @@ export abstract class RoiHeadsBase extends Module {
 
   protected registerMaskHead(): void {
     if (this.cfg.mask_on) {
-      (this as { mask_head?: MaskHead }).mask_head = this.module('mask_head', new MaskHead(this.channels, this.cfg.conv_dim, this.cfg.mask_num_convs, this.cfg.num_classes));
+      (this as { mask_head?: MaskHead }).mask_head = this.module('mask_head', new MaskHead(this.channels, this.cfg.conv_dim, this.cfg.mask_num_convs, this.cfg.num_classes, this.cfg.activation_checkpoint));
     }
   }
 
@@ -112,7 +112,7 @@ export abstract class RoiHeadsBase extends Module {
     });
     if (classes.length === 0) return tf.mul(tf.sum(this.mask_head.predictor.weight), 0);
     const { boxes: all, batchIndex } = batchBoxes(boxes);
-    const logits = MaskHead.selectClass(this.mask_head.forward(this.maskPooler.forward(features, all, batchIndex)), Int32Array.from(classes));
+    const logits = this.mask_head.classLogits(this.maskPooler.forward(features, all, batchIndex), Int32Array.from(classes));
     const target = tf.tensor3d(concatFloat(targets), [classes.length, M, M]);
     return tf.div(bceWithLogitsSum(logits, target), classes.length * M * M);
   }
@@ -126,7 +126,7 @@ export abstract class RoiHeadsBase extends Module {
       return;
     }
     const classes = Int32Array.from(dets.flatMap((d) => Array.from(d.classes)));
-    const probs = tf.sigmoid(MaskHead.selectClass(this.mask_head.forward(this.maskPooler.forward(features, boxes, batchIndex)), classes)).dataSync() as Float32Array;
+    const probs = tf.sigmoid(this.mask_head.classLogits(this.maskPooler.forward(features, boxes, batchIndex), classes)).dataSync() as Float32Array;
     const M = this.cfg.mask_pooler_resolution * 2;
     let o = 0;
     for (const d of dets) {
@@ -156,7 +156,7 @@ export class StandardRoiHeads extends RoiHeadsBase {
 
   constructor(cfg: RoiHeadsConfig, test: TestConfig, levels: { name: string; stride: number }[], channels: number, rng: Rng) {
     super(cfg, test, levels, channels, rng);
-    this.box_head = this.module('box_head', new ConvFcHead(channels, cfg.box_pooler_resolution, cfg.num_convs, cfg.conv_dim, cfg.fc_dim));
+    this.box_head = this.module('box_head', new ConvFcHead(channels, cfg.box_pooler_resolution, cfg.num_convs, cfg.conv_dim, cfg.fc_dim, cfg.activation_checkpoint));
     this.box_predictor = this.module('box_predictor', new BoxPredictor(cfg.fc_dim, cfg.num_classes, false));
     this.coder = new BoxCoder(cfg.box_reg_weights);
     this.registerMaskHead();

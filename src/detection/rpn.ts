@@ -3,6 +3,7 @@ import { tf, type Tensor } from '../engine/tf.js';
 import { Conv2d } from '../engine/layers/conv2d.js';
 import { gatherRows } from '../engine/ops/gather.js';
 import * as init from '../engine/init.js';
+import { maybeCheckpoint } from '../engine/ops/checkpoint.js';
 import type { Rng } from '../engine/random.js';
 import type { RpnConfig } from '../config/schema.js';
 import type { FeatureMaps } from '../backbone/simple-feature-pyramid.js';
@@ -26,7 +27,13 @@ export class RpnHead extends Module {
   readonly convs: ModuleList<Conv2d>;
   readonly objectness_logits: Conv2d;
   readonly anchor_deltas: Conv2d;
-  constructor(channels: number, numAnchors: number, numConvs: number) {
+  constructor(
+    channels: number,
+    readonly numAnchors: number,
+    numConvs: number,
+    /** Recompute the head in the backward pass (`rpn.activation_checkpoint`). */
+    readonly checkpoint = false,
+  ) {
     super();
     const w = (s: number[]) => init.normal(s, 0.01);
     const z = (s: number[]) => init.zeros(s);
@@ -37,10 +44,18 @@ export class RpnHead extends Module {
 
   /** Per level: logits [B, H*W*A] and deltas [B, H*W*A, 4] (anchor order y, x, a). */
   forward(x: Tensor): { logits: Tensor; deltas: Tensor } {
-    let t = x;
-    for (const c of this.convs.items) t = tf.relu(c.forward(t));
-    const [b] = t.shape as [number];
-    return { logits: this.objectness_logits.forward(t).reshape([b, -1]), deltas: this.anchor_deltas.forward(t).reshape([b, -1, 4]) };
+    const a = this.numAnchors;
+    // One output (logits and deltas side by side) so the head can be one checkpointed step.
+    const both = maybeCheckpoint(this.checkpoint, this, x, (u) => {
+      let t = u;
+      for (const c of this.convs.items) t = tf.relu(c.forward(t));
+      return tf.concat([this.objectness_logits.forward(t), this.anchor_deltas.forward(t)], 3);
+    });
+    const [b, h, w] = both.shape as [number, number, number, number];
+    return {
+      logits: tf.slice(both, [0, 0, 0, 0], [b, h, w, a]).reshape([b, -1]),
+      deltas: tf.slice(both, [0, 0, 0, a], [b, h, w, 4 * a]).reshape([b, -1, 4]),
+    };
   }
 }
 
@@ -66,7 +81,7 @@ export class Rpn extends Module {
     this.cells = cfg.anchor_sizes.map((s) => cellAnchors(s, cfg.aspect_ratios));
     const perCell = new Set(this.cells.map((c) => c.length / 4));
     if (perCell.size !== 1) throw new Error('rpn.anchor_sizes must give every level the same number of sizes (the RPN head is shared)');
-    this.rpn_head = this.module('rpn_head', new RpnHead(channels, [...perCell][0]!, cfg.num_convs));
+    this.rpn_head = this.module('rpn_head', new RpnHead(channels, [...perCell][0]!, cfg.num_convs, cfg.activation_checkpoint));
   }
 
   /** Anchors of every level for these feature maps (same for every image of the batch). */

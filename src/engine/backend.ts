@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
 import { tf } from './tf.js';
+import { installWasmKernels } from './wasm-kernels.js';
 
 /** The backends densekit can run on, fastest first. */
 export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
@@ -43,6 +44,7 @@ async function tryNative(): Promise<BackendInfo | undefined> {
 async function tryWasm(): Promise<boolean> {
   try {
     await import('@tensorflow/tfjs-backend-wasm');
+    installWasmKernels();
     return await tf.setBackend('wasm');
   } catch {
     return false;
@@ -100,7 +102,10 @@ export function describeBackend(info: BackendInfo): string {
  * this always switches.
  */
 export async function switchBackend(name: BackendName): Promise<void> {
-  if (name === 'wasm') await import('@tensorflow/tfjs-backend-wasm');
+  if (name === 'wasm') {
+    await import('@tensorflow/tfjs-backend-wasm');
+    installWasmKernels();
+  }
   if (!(await tf.setBackend(name))) throw new Error(`backend ${name} could not be started`);
   await tf.ready();
   selected = { name, reason: 'selected explicitly' };

@@ -2,8 +2,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { tf } from '../../src/engine/tf.js';
 import { switchBackend } from '../../src/engine/backend.js';
 import { initRng } from '../../src/engine/random.js';
-import { buildEncoder } from '../../src/backbone/vitdet.js';
-import { backboneSchema } from '../../src/config/schema.js';
+import { buildEncoder, buildViTDetBackbone } from '../../src/backbone/vitdet.js';
+import { backboneSchema, pyramidSchema } from '../../src/config/schema.js';
 import { maxAbsDiff } from '../helpers/fixtures.js';
 
 beforeAll(async () => {
@@ -48,5 +48,31 @@ describe('activation checkpointing', () => {
       const ref = a.grads[i]![1];
       expect(maxAbsDiff(g, ref), n).toBeLessThan(1e-4 * Math.max(1, Math.max(...Array.from(ref, Math.abs))));
     });
+  });
+
+  it('checkpoints the Simple Feature Pyramid stages with the same gradients', () => {
+    const build = (checkpoint: boolean) => {
+      initRng.seed(4);
+      const cfg = backboneSchema.parse({ size: 'tiny', pretrain_img_size: 64, window_size: 2, global_blocks: [1, 3], drop_path_rate: 0, activation_checkpoint: checkpoint });
+      return buildViTDetBackbone(cfg, pyramidSchema.parse({ out_channels: 16 }), 64).backbone.train();
+    };
+    const plain = build(false);
+    const ckpt = build(true);
+    const x = tf.randomNormal([1, 64, 64, 3], 0, 1, 'float32', 5);
+    const run = (b: typeof plain) => {
+      const vars = b.namedParameters().map(([, v]) => v);
+      const { value, grads } = tf.variableGrads(() => {
+        const maps = [...b.features(x).values()];
+        return tf.addN(maps.map((m, i) => tf.sum(tf.mul(tf.square(m), i + 1)))) as tf.Scalar;
+      }, vars);
+      const out = { loss: value.dataSync()[0]!, grads: vars.map((v) => grads[v.name]!.dataSync() as Float32Array) };
+      value.dispose();
+      tf.dispose(Object.values(grads));
+      return out;
+    };
+    const a = run(plain);
+    const b = run(ckpt);
+    expect(b.loss).toBeCloseTo(a.loss, 2);
+    b.grads.forEach((g, i) => expect(maxAbsDiff(g, a.grads[i]!)).toBeLessThan(1e-4 * Math.max(1, ...Array.from(a.grads[i]!, Math.abs))));
   });
 });

@@ -1,5 +1,6 @@
 import { tf, type Tensor } from '../tf.js';
 import type { Rng } from '../random.js';
+import type { Module } from '../module.js';
 import { withGradient } from './custom-grad.js';
 
 /** The part of tfjs' engine state that nested gradient calls overwrite. */
@@ -26,22 +27,46 @@ export function checkpoint(x: Tensor, params: tf.Variable[], fn: (x: Tensor) => 
     return {
       value: fn(xi!),
       gradFunc: (dy, [xs]) => {
-        // tfjs 4 resets the engine's tape when a gradient computation starts
-        // outside another one, which is the case inside a backward pass;
-        // put the outer tape back so the outer pass can release its tensors.
-        const engine = tf.engine() as unknown as EngineTapeState;
-        const outerTape = engine.state.activeTape;
         const after = rngs.map((r) => r.getState());
         rngs.forEach((r, i) => r.setState(before[i]!));
         try {
-          const { value, grads } = tf.engine().gradients(() => fn(xs!), [xs!, ...params], dy, true);
-          value.dispose();
-          return grads.map((g, i) => g ?? tf.zerosLike(i === 0 ? xs! : params[i - 1]!));
+          return vjp(() => fn(xs!), [xs!, ...params], dy);
         } finally {
-          engine.state.activeTape = outerTape;
           rngs.forEach((r, i) => r.setState(after[i]!));
         }
       },
     };
   });
+}
+
+/**
+ * Vector-Jacobian product: the gradients of `fn()` with respect to `wrt`
+ * (tensors or variables it reads), given the upstream gradient `dy` —
+ * zeros for those it does not reach. Safe to call inside a backward pass:
+ * tfjs 4 resets the engine's tape when a gradient computation starts outside
+ * another one, which is the case there, so the outer tape is put back (or
+ * the outer pass could not release its tensors).
+ */
+export function vjp(fn: () => Tensor, wrt: Tensor[], dy: Tensor): Tensor[] {
+  const engine = tf.engine() as unknown as EngineTapeState;
+  const outerTape = engine.state.activeTape;
+  try {
+    const { value, grads } = tf.engine().gradients(fn, wrt, dy, true);
+    value.dispose();
+    return grads.map((g, i) => g ?? tf.zerosLike(wrt[i]!));
+  } finally {
+    engine.state.activeTape = outerTape;
+  }
+}
+
+/**
+ * `fn(x)` checkpointed when `enabled` and training (the only time a backward
+ * pass follows), with the trainable parameters of `modules` as the ones
+ * `fn` reads; otherwise plain `fn(x)`.
+ */
+export function maybeCheckpoint(enabled: boolean, modules: Module | Module[], x: Tensor, fn: (x: Tensor) => Tensor, rngs: Rng[] = []): Tensor {
+  const list = Array.isArray(modules) ? modules : [modules];
+  if (!enabled || !list.some((m) => m.training)) return fn(x);
+  const params = list.flatMap((m) => m.namedParameters().map(([, v]) => v)).filter((v) => v.trainable);
+  return checkpoint(x, params, fn, rngs);
 }

@@ -12,13 +12,18 @@ function explicit(p: Pads): ExplicitPadding {
   return [[0, 0], [p[0], p[1]], [p[2], p[3]], [0, 0]];
 }
 
-/** Largest number of scalars one im2col chunk may hold (bounds gradient memory). */
-const IM2COL_CHUNK_ELEMS = 1 << 25;
+/** Largest number of scalars one tap slice may hold (bounds gradient memory: ~32 MB, plus its transpose). */
+const TAP_CHUNK_ELEMS = 1 << 23;
 
 /**
- * Gradient of a conv2d (NHWC input x, HWIO filter) with respect to its filter,
- * computed as im2col + one large matmul per chunk of output rows: wasm has no
- * `Conv2DBackpropFilter` kernel, and large 2-D matmuls are its fast path.
+ * Gradient of a conv2d (NHWC input x, HWIO filter) with respect to its filter:
+ * for each kernel tap (i, j), dW[i, j] = X_ijᵀ · dY, where X_ij is the input
+ * window that tap sees at every output position — one large 2-D matmul per
+ * tap and chunk of output rows. wasm has no `Conv2DBackpropFilter` kernel,
+ * and large 2-D matmuls are its fast path. Working tap by tap (rather than
+ * on a stacked im2col matrix) keeps the transient memory to one tap's slice
+ * and its transpose: a stride-4 pyramid conv at 1024² otherwise needed
+ * ~400 MB per chunk, enough to exhaust wasm's 4 GB heap mid-backward.
  */
 export function conv2dFilterGrad(
   x: tf.Tensor4D,
@@ -31,38 +36,35 @@ export function conv2dFilterGrad(
     const [kh, kw, ci, co] = filterShape;
     const [b, ho, wo] = [dy.shape[0], dy.shape[1], dy.shape[2]];
     const xp = pads.some((p) => p !== 0) ? tf.pad(x, explicit(pads)) : x;
-    const rowElems = b * wo * kh * kw * ci;
-    const rowsPerChunk = Math.max(1, Math.min(ho, Math.floor(IM2COL_CHUNK_ELEMS / Math.max(rowElems, 1))));
-    let acc: tf.Tensor2D | undefined;
+    const rowsPerChunk = Math.max(1, Math.min(ho, Math.floor(TAP_CHUNK_ELEMS / Math.max(b * wo * ci, 1))));
+    const taps: (tf.Tensor2D | undefined)[] = new Array(kh * kw);
     for (let r0 = 0; r0 < ho; r0 += rowsPerChunk) {
       const rows = Math.min(rowsPerChunk, ho - r0);
-      const part: tf.Tensor2D = tf.tidy(() => {
-        const taps: Tensor[] = [];
-        for (let i = 0; i < kh; i++) {
-          for (let j = 0; j < kw; j++) {
+      const n = b * rows * wo;
+      const g = tf.slice(dy, [0, r0, 0, 0], [b, rows, wo, co]).reshape([n, co]) as tf.Tensor2D;
+      for (let i = 0; i < kh; i++) {
+        for (let j = 0; j < kw; j++) {
+          const part: tf.Tensor2D = tf.tidy(() => {
             const y0 = r0 * stride + i;
-            if (stride === 1) {
-              taps.push(tf.slice(xp, [0, y0, j, 0], [b, rows, wo, ci]));
-            } else {
-              taps.push(
-                tf.stridedSlice(xp, [0, y0, j, 0], [b, y0 + (rows - 1) * stride + 1, j + (wo - 1) * stride + 1, ci], [1, stride, stride, 1]),
-              );
-            }
+            const window =
+              stride === 1
+                ? tf.slice(xp, [0, y0, j, 0], [b, rows, wo, ci])
+                : tf.stridedSlice(xp, [0, y0, j, 0], [b, y0 + (rows - 1) * stride + 1, j + (wo - 1) * stride + 1, ci], [1, stride, stride, 1]);
+            return tf.matMul(window.reshape([n, ci]).transpose() as tf.Tensor2D, g);
+          });
+          const k = i * kw + j;
+          const prev = taps[k];
+          if (prev === undefined) taps[k] = part;
+          else {
+            taps[k] = tf.add(prev, part) as tf.Tensor2D;
+            prev.dispose();
+            part.dispose();
           }
         }
-        const cols = (taps.length === 1 ? taps[0]! : tf.stack(taps, 3)).reshape([b * rows * wo, kh * kw * ci]);
-        const g = tf.slice(dy, [0, r0, 0, 0], [b, rows, wo, co]).reshape([b * rows * wo, co]);
-        return tf.matMul(cols.transpose() as tf.Tensor2D, g as tf.Tensor2D);
-      });
-      if (acc === undefined) acc = part;
-      else {
-        const next: tf.Tensor2D = tf.add(acc, part);
-        acc.dispose();
-        part.dispose();
-        acc = next;
       }
+      g.dispose();
     }
-    return acc!.reshape([kh, kw, ci, co]) as tf.Tensor4D;
+    return tf.stack(taps as tf.Tensor2D[]).reshape([kh, kw, ci, co]) as tf.Tensor4D;
   });
 }
 

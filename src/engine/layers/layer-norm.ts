@@ -1,18 +1,45 @@
 import { Module } from '../module.js';
 import { tf, type Tensor } from '../tf.js';
 import * as init from '../init.js';
+import { withGradient } from '../ops/custom-grad.js';
 
-/** Normalise `x` over its last axis (biased variance), then scale and shift. */
-export function layerNorm(x: Tensor, weight: Tensor | undefined, bias: Tensor | undefined, eps: number): Tensor {
-  return tf.tidy(() => {
-    const axis = x.rank - 1;
-    const mean = tf.mean(x, axis, true);
-    const centered = tf.sub(x, mean);
-    const variance = tf.mean(tf.square(centered), axis, true);
-    let y = tf.mul(centered, tf.rsqrt(tf.add(variance, eps)));
-    if (weight) y = tf.mul(y, weight);
-    if (bias) y = tf.add(y, bias);
-    return y;
+/** (x - mean) / sqrt(var + eps) over the last axis (biased variance). */
+function normalize(x: Tensor, eps: number): Tensor {
+  const axis = x.rank - 1;
+  const mean = tf.mean(x, axis, true);
+  const centered = tf.sub(x, mean);
+  const variance = tf.mean(tf.square(centered), axis, true);
+  return tf.mul(centered, tf.rsqrt(tf.add(variance, eps)));
+}
+
+/**
+ * Normalise `x` over its last axis (biased variance), then scale and shift —
+ * as one op with a hand-written gradient that keeps only x: autodiff would
+ * keep the centred, normalised and scaled copies (and, in tfjs, their
+ * gradients) until the backward pass ends, four tensors of x's size per
+ * LayerNorm. With x̂ recomputed and g = dy·w:
+ *   dx = (g - mean(g) - x̂·mean(g·x̂)) / sqrt(var + eps), dw = Σ dy·x̂, db = Σ dy.
+ */
+export function layerNorm(x: Tensor, weight: Tensor, bias: Tensor, eps: number): Tensor {
+  return withGradient([x, weight, bias], ([xi, wi, bi], save) => {
+    save([xi!, wi!]);
+    return {
+      value: tf.tidy(() => tf.add(tf.mul(normalize(xi!, eps), wi!), bi!)),
+      gradFunc: (dy, [xs, ws]) =>
+        tf.tidy(() => {
+          const axis = xs!.rank - 1;
+          const mean = tf.mean(xs!, axis, true);
+          const centered = tf.sub(xs!, mean);
+          const rstd = tf.rsqrt(tf.add(tf.mean(tf.square(centered), axis, true), eps));
+          const xhat = tf.mul(centered, rstd);
+          const g = tf.mul(dy, ws!);
+          const dx = tf.mul(tf.sub(tf.sub(g, tf.mean(g, axis, true)), tf.mul(xhat, tf.mean(tf.mul(g, xhat), axis, true))), rstd);
+          const rows = dy.size / dy.shape[axis]!;
+          const dw = tf.sum(tf.mul(dy, xhat).reshape([rows, -1]), 0);
+          const db = tf.sum(dy.reshape([rows, -1]), 0);
+          return [dx, dw, db];
+        }),
+    };
   });
 }
 

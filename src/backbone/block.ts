@@ -48,24 +48,34 @@ export class Beit3Block extends Module {
 
   /** Token form: x [B, L, C] (plain BEiT-3, cls token included). */
   forwardTokens(x: Tensor): Tensor {
-    return this.maybeCheckpointed(x, (t) => this.tokens(t));
+    return this.ffnResidual(this.checkpointed([this.norm1, this.attn], x, (t) => this.tokens(t)));
   }
 
   /** Map form: x [B, H, W, C] (ViTDet). */
   forwardMap(x: Tensor): Tensor {
-    return this.maybeCheckpointed(x, (t) => this.map(t));
+    return this.ffnResidual(this.checkpointed([this.norm1, this.attn], x, (t) => this.map(t)));
   }
 
-  private maybeCheckpointed(x: Tensor, fn: (x: Tensor) => Tensor): Tensor {
-    return maybeCheckpoint(this.opts.checkpoint ?? false, this, x, fn, [this.opts.rng]);
+  /**
+   * Attention and FFN residuals are checkpointed separately, so a block's
+   * backward pass recomputes (and holds) only half of it at a time: at 1024²
+   * the FFN's 3072-wide activations alone are ~50 MB apiece.
+   */
+  private checkpointed(modules: Module[], x: Tensor, fn: (x: Tensor) => Tensor): Tensor {
+    return maybeCheckpoint(this.opts.checkpoint ?? false, modules, x, fn, [this.opts.rng]);
   }
 
+  /** y + drop_path(ffn(norm2(y))), any layout with channels last. */
+  private ffnResidual(y: Tensor): Tensor {
+    return this.checkpointed([this.norm2, this.ffn], y, (t) => tf.add(t, this.dropPath.forward(this.ffn.forward(this.norm2.forward(t)))));
+  }
+
+  /** x + drop_path(attn(norm1(x))) on tokens [B, L, C]. */
   private tokens(x: Tensor): Tensor {
-    const a = this.attn.forward(this.norm1.forward(x));
-    const y = tf.add(x, this.dropPath.forward(a));
-    return tf.add(y, this.dropPath.forward(this.ffn.forward(this.norm2.forward(y))));
+    return tf.add(x, this.dropPath.forward(this.attn.forward(this.norm1.forward(x))));
   }
 
+  /** x + drop_path(attn(norm1(x))) on a map [B, H, W, C], windowed or global. */
   private map(x: Tensor): Tensor {
     const [b, h, w, c] = x.shape as [number, number, number, number];
     let t = this.norm1.forward(x);
@@ -78,7 +88,6 @@ export class Beit3Block extends Module {
     } else {
       t = this.attn.forward(t.reshape([b, h * w, c]), [h, w]).reshape([b, h, w, c]);
     }
-    const y = tf.add(x, this.dropPath.forward(t));
-    return tf.add(y, this.dropPath.forward(this.ffn.forward(this.norm2.forward(y))));
+    return tf.add(x, this.dropPath.forward(t));
   }
 }

@@ -68,39 +68,62 @@ export function rleArea(r: Rle): number {
 }
 
 /**
+ * The tight box of foreground runs fed to it one by one (pixel index of the
+ * run's first pixel and one past its last, column-major): a run crossing a
+ * column boundary spans the full height (pycocotools' rleToBbox after its
+ * 2021 fix). Empty runs must not be fed.
+ */
+class RunBox {
+  xs: number;
+  ys: number;
+  xe = 0;
+  ye = 0;
+  constructor(
+    readonly h: number,
+    w: number,
+  ) {
+    this.xs = w;
+    this.ys = h;
+  }
+
+  add(start: number, end: number): void {
+    const h = this.h;
+    const yStart = start % h;
+    const xStart = (start - yStart) / h;
+    const yEnd = (end - 1) % h;
+    const xEnd = (end - 1 - yEnd) / h;
+    if (xStart < this.xs) this.xs = xStart;
+    if (xEnd > this.xe) this.xe = xEnd;
+    if (xStart < xEnd) {
+      this.ys = 0;
+      this.ye = h - 1;
+    } else {
+      if (yStart < this.ys) this.ys = yStart;
+      if (yEnd > this.ye) this.ye = yEnd;
+    }
+  }
+
+  /** [x, y, w, h]; unsigned arithmetic as in C: xe - xs + 1 wraps when nothing was added. */
+  box(): Bbox {
+    return [this.xs, this.ys, (this.xe - this.xs + 1) >>> 0, (this.ye - this.ys + 1) >>> 0];
+  }
+}
+
+/**
  * Tight box of the foreground. Uses an even number of runs; skips empty
- * foreground runs; a run crossing a column boundary spans the full height
- * (pycocotools' rleToBbox after its 2021 fix).
+ * foreground runs (pycocotools' rleToBbox).
  */
 export function rleToBbox(r: Rle): Bbox {
-  const h = r.h;
   const m = r.counts.length - (r.counts.length % 2);
   if (m === 0) return [0, 0, 0, 0];
-  let xs = r.w;
-  let ys = h;
-  let xe = 0;
-  let ye = 0;
+  const box = new RunBox(r.h, r.w);
   let cc = 0;
   for (let j = 0; j < m; j++) {
     const start = cc;
     cc += r.counts[j]!;
-    if (j % 2 === 0 || r.counts[j] === 0) continue;
-    const yStart = start % h;
-    const xStart = (start - yStart) / h;
-    const yEnd = (cc - 1) % h;
-    const xEnd = (cc - 1 - yEnd) / h;
-    if (xStart < xs) xs = xStart;
-    if (xEnd > xe) xe = xEnd;
-    if (xStart < xEnd) {
-      ys = 0;
-      ye = h - 1;
-    } else {
-      if (yStart < ys) ys = yStart;
-      if (yEnd > ye) ye = yEnd;
-    }
+    if (j % 2 === 1 && r.counts[j] !== 0) box.add(start, cc);
   }
-  // Unsigned arithmetic in C: xe - xs + 1 wraps when nothing was found.
-  return [xs, ys, (xe - xs + 1) >>> 0, (ye - ys + 1) >>> 0];
+  return box.box();
 }
 
 /** Union (or intersection) of RLEs of the same size; a size mismatch gives an empty 0x0 RLE. */
@@ -402,6 +425,38 @@ export function rleToString(r: Rle): string {
 
 let countsScratch = new Uint32Array(4096);
 
+/** The value `readDelta` decoded last (a module-level slot keeps the hot loops allocation-free). */
+let delta = 0;
+
+/**
+ * Decode the signed, LEB128-like value starting at s[p] into `delta` and
+ * return the position after it: 5 bits per character (+48), 0x20 = more
+ * follows, 0x10 on the last = negative. Characters outside '0'..'o' or a
+ * dangling continuation are errors.
+ */
+function readDelta(s: string, p: number): number {
+  const n = s.length;
+  let x = 0;
+  let k = 0;
+  let c = 0;
+  do {
+    if (p >= n) return badString(s, p, 'ends inside a count');
+    c = s.charCodeAt(p) - 48;
+    if (c >>> 6) return badString(s, p, 'has an invalid character');
+    // Groups below bit 30 fit int32 bit operations; wider values (rare) use floats.
+    if (k < 6) x |= (c & 0x1f) << (5 * k);
+    else x += (c & 0x1f) * 2 ** (5 * k);
+    p++;
+    k++;
+  } while (c & 0x20);
+  if (c & 0x10) {
+    if (k <= 6) x |= -1 << (5 * k);
+    else x -= 2 ** (5 * k);
+  }
+  delta = x;
+  return p;
+}
+
 /** Parse a compressed counts string. Characters outside '0'..'o' or a dangling continuation are errors. */
 export function rleFrString(s: string, h: number, w: number): Rle {
   const n = s.length;
@@ -410,23 +465,8 @@ export function rleFrString(s: string, h: number, w: number): Rle {
   let m = 0;
   let p = 0;
   while (p < n) {
-    let x = 0;
-    let k = 0;
-    let c = 0;
-    do {
-      if (p >= n) return badString(s, p, 'ends inside a count');
-      c = s.charCodeAt(p) - 48;
-      if (c >>> 6) return badString(s, p, 'has an invalid character');
-      // Groups below bit 30 fit int32 bit operations; wider values (rare) use floats.
-      if (k < 6) x |= (c & 0x1f) << (5 * k);
-      else x += (c & 0x1f) * 2 ** (5 * k);
-      p++;
-      k++;
-    } while (c & 0x20);
-    if (c & 0x10) {
-      if (k <= 6) x |= -1 << (5 * k);
-      else x -= 2 ** (5 * k);
-    }
+    p = readDelta(s, p);
+    let x = delta;
     if (m > 2) x += cnts[m - 2]!;
     cnts[m++] = x >>> 0;
   }
@@ -458,55 +498,24 @@ export function rleStringSummary(s: string, h: number, w: number): RleStringSumm
   let prev2 = 0;
   let total = 0;
   let area = 0;
-  let xs = w;
-  let ys = h;
-  let xe = 0;
-  let ye = 0;
+  const box = new RunBox(h, w);
   while (p < n) {
-    let x = 0;
-    let k = 0;
-    let c = 0;
-    do {
-      if (p >= n) return badString(s, p, 'ends inside a count');
-      c = s.charCodeAt(p) - 48;
-      if (c >>> 6) return badString(s, p, 'has an invalid character');
-      if (k < 6) x |= (c & 0x1f) << (5 * k);
-      else x += (c & 0x1f) * 2 ** (5 * k);
-      p++;
-      k++;
-    } while (c & 0x20);
-    if (c & 0x10) {
-      if (k <= 6) x |= -1 << (5 * k);
-      else x -= 2 ** (5 * k);
-    }
+    p = readDelta(s, p);
+    let x = delta;
     if (m > 2) x += prev2;
     const count = x >>> 0;
     const start = total;
     total += count;
     if (m & 1) {
       area += count;
-      if (count !== 0) {
-        const yStart = start % h;
-        const xStart = (start - yStart) / h;
-        const yEnd = (total - 1) % h;
-        const xEnd = (total - 1 - yEnd) / h;
-        if (xStart < xs) xs = xStart;
-        if (xEnd > xe) xe = xEnd;
-        if (xStart < xEnd) {
-          ys = 0;
-          ye = h - 1;
-        } else {
-          if (yStart < ys) ys = yStart;
-          if (yEnd > ye) ye = yEnd;
-        }
-      }
+      if (count !== 0) box.add(start, total);
     }
     prev2 = prev1;
     prev1 = count;
     m++;
   }
   // rleToBbox drops a trailing zeros run, so only a single run (no foreground) is special.
-  const bbox: Bbox = m < 2 ? [0, 0, 0, 0] : [xs, ys, (xe - xs + 1) >>> 0, (ye - ys + 1) >>> 0];
+  const bbox: Bbox = m < 2 ? [0, 0, 0, 0] : box.box();
   return { total, area, bbox };
 }
 

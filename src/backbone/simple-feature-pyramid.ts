@@ -73,15 +73,17 @@ class PyramidLevel extends Module {
   forward(x: Tensor): Tensor {
     let y = x;
     if (this.pool) y = maxPool2d(y, 2, 2);
-    if (this.up.length > 0) y = maybeCheckpoint(this.checkpoint, [...this.up, ...(this.upNorm ? [this.upNorm] : [])], y, (t) => this.upsample(t));
+    if (this.up.length === 2) {
+      // Two steps: each deconvolution's output is 4x its input's area.
+      y = maybeCheckpoint(this.checkpoint, [this.up[0]!, this.upNorm!], y, (t) => gelu(this.upNorm!.forward(this.up[0]!.forward(t))));
+      y = maybeCheckpoint(this.checkpoint, this.up[1]!, y, (t) => this.up[1]!.forward(t));
+    } else if (this.up.length === 1) {
+      y = maybeCheckpoint(this.checkpoint, this.up[0]!, y, (t) => this.up[0]!.forward(t));
+    }
     y = maybeCheckpoint(this.checkpoint, this.lateral, y, (t) => this.lateral.forward(t));
     return maybeCheckpoint(this.checkpoint, this.output, y, (t) => this.output.forward(t));
   }
 
-  private upsample(x: Tensor): Tensor {
-    if (this.up.length === 2) return this.up[1]!.forward(gelu(this.upNorm!.forward(this.up[0]!.forward(x))));
-    return this.up[0]!.forward(x);
-  }
 }
 
 export interface PyramidOptions {

@@ -2,6 +2,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { tf } from '../../src/engine/tf.js';
 import { switchBackend } from '../../src/engine/backend.js';
 import { layerNorm } from '../../src/engine/layers/layer-norm.js';
+import { gelu } from '../../src/engine/layers/activations.js';
 import { maxAbsDiff } from '../helpers/fixtures.js';
 import { trackWasmHeap } from '../helpers/wasm-heap.js';
 
@@ -47,5 +48,17 @@ describe('layerNorm', () => {
     expect(held).toBeLessThan(1.5 * x.size * 4);
     value.dispose();
     tf.dispose(Object.values(grads));
+  });
+});
+
+describe('gelu', () => {
+  it('gradient equals autodiff of x·Φ(x) (erf form)', () => {
+    const x = tf.mul(tf.randomNormal([4, 9, 13], 0, 1, 'float32', 6), 2.5);
+    const r = tf.randomNormal([4, 9, 13], 0, 1, 'float32', 7);
+    const plain = (t: tf.Tensor) => tf.mul(tf.mul(t, 0.5), tf.add(tf.erf(tf.mul(t, Math.SQRT1_2)), 1));
+    const ours = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(gelu(t), r)))(x);
+    const ref = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(plain(t), r)))(x);
+    expect(maxAbsDiff(gelu(x).dataSync(), plain(x).dataSync())).toBe(0);
+    expect(maxAbsDiff(ours.dataSync(), ref.dataSync())).toBeLessThan(1e-5);
   });
 });

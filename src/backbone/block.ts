@@ -8,6 +8,9 @@ import { Beit3Ffn } from './ffn.js';
 import { maybeCheckpoint } from '../engine/ops/checkpoint.js';
 import { windowPartition, windowUnpartition } from './windows.js';
 
+/** Tokens per checkpointed FFN step (see Beit3Block.ffnResidual). */
+const FFN_CHUNK_TOKENS = 1024;
+
 export interface BlockOptions {
   dim: number;
   numHeads: number;
@@ -21,6 +24,8 @@ export interface BlockOptions {
   rng: Rng;
   /** Recompute the block in the backward pass instead of keeping its intermediates (training only). */
   checkpoint?: boolean;
+  /** With checkpointing, tokens per FFN recomputation step (default FFN_CHUNK_TOKENS). */
+  ffnChunkTokens?: number;
 }
 
 /**
@@ -65,9 +70,28 @@ export class Beit3Block extends Module {
     return maybeCheckpoint(this.opts.checkpoint ?? false, modules, x, fn, [this.opts.rng]);
   }
 
-  /** y + drop_path(ffn(norm2(y))), any layout with channels last. */
+  /**
+   * y + drop_path(ffn(norm2(y))), any layout with channels last. The FFN is
+   * per token, so when checkpointing it runs as separate steps over slices
+   * of axis 1 of about FFN_CHUNK_TOKENS tokens: a backward step then holds
+   * one slice's 4x-wide activations (at 1024² the whole map's are ~50 MB
+   * apiece, and the backward pass of LN and GELU needs several at once).
+   */
   private ffnResidual(y: Tensor): Tensor {
-    return this.checkpointed([this.norm2, this.ffn], y, (t) => tf.add(t, this.dropPath.forward(this.ffn.forward(this.norm2.forward(t)))));
+    const ffn = (t: Tensor) => this.ffn.forward(this.norm2.forward(t));
+    const checkpointing = (this.opts.checkpoint ?? false) && this.training;
+    const tokensPerRow = y.size / (y.shape[0]! * y.shape[1]! * y.shape[y.rank - 1]!);
+    const rows = y.shape[1]!;
+    const rowsPerChunk = Math.max(1, Math.floor((this.opts.ffnChunkTokens ?? FFN_CHUNK_TOKENS) / tokensPerRow));
+    if (!checkpointing || rows <= rowsPerChunk) return tf.add(y, this.dropPath.forward(this.checkpointed([this.norm2, this.ffn], y, ffn)));
+    const parts: Tensor[] = [];
+    for (let r0 = 0; r0 < rows; r0 += rowsPerChunk) {
+      const n = Math.min(rowsPerChunk, rows - r0);
+      const begin = y.shape.map((_, i) => (i === 1 ? r0 : 0));
+      const size = y.shape.map((d, i) => (i === 1 ? n : d));
+      parts.push(this.checkpointed([this.norm2, this.ffn], tf.slice(y, begin, size), ffn));
+    }
+    return tf.add(y, this.dropPath.forward(tf.concat(parts, 1)));
   }
 
   /** x + drop_path(attn(norm1(x))) on tokens [B, L, C]. */

@@ -18,6 +18,8 @@ describe('activation checkpointing', () => {
     const plain = buildEncoder(cfg(false), 64).train();
     initRng.seed(3);
     const ckpt = buildEncoder(cfg(true), 64).train();
+    // Small FFN steps so the chunked path (several recomputed slices per block) runs here.
+    for (const block of ckpt.blocks.items) block.opts.ffnChunkTokens = 7;
     // Non-zero rel-pos tables so their gradient path matters.
     for (const [name, v] of plain.namedParameters()) {
       if (name.includes('rel_pos')) {

@@ -8,7 +8,7 @@ import { Beit3Ffn } from './ffn.js';
 import { maybeCheckpoint } from '../engine/ops/checkpoint.js';
 import { windowPartition, windowUnpartition } from './windows.js';
 
-/** Tokens per checkpointed FFN step (see Beit3Block.ffnResidual). */
+/** Tokens per step of the checkpointed FFN's backward pass (see Beit3Block.ffnResidual). */
 const FFN_CHUNK_TOKENS = 1024;
 
 export interface BlockOptions {
@@ -72,26 +72,16 @@ export class Beit3Block extends Module {
 
   /**
    * y + drop_path(ffn(norm2(y))), any layout with channels last. The FFN is
-   * per token, so when checkpointing it runs as separate steps over slices
-   * of axis 1 of about FFN_CHUNK_TOKENS tokens: a backward step then holds
-   * one slice's 4x-wide activations (at 1024² the whole map's are ~50 MB
-   * apiece, and the backward pass of LN and GELU needs several at once).
+   * per token, so its checkpointed backward pass runs over slices of axis 1
+   * of about `ffnChunkTokens` tokens: at 1024² the whole map's 4x-wide
+   * activations are ~50 MB apiece, and the backward passes of LN and GELU
+   * need several at once.
    */
   private ffnResidual(y: Tensor): Tensor {
-    const ffn = (t: Tensor) => this.ffn.forward(this.norm2.forward(t));
-    const checkpointing = (this.opts.checkpoint ?? false) && this.training;
     const tokensPerRow = y.size / (y.shape[0]! * y.shape[1]! * y.shape[y.rank - 1]!);
-    const rows = y.shape[1]!;
-    const rowsPerChunk = Math.max(1, Math.floor((this.opts.ffnChunkTokens ?? FFN_CHUNK_TOKENS) / tokensPerRow));
-    if (!checkpointing || rows <= rowsPerChunk) return tf.add(y, this.dropPath.forward(this.checkpointed([this.norm2, this.ffn], y, ffn)));
-    const parts: Tensor[] = [];
-    for (let r0 = 0; r0 < rows; r0 += rowsPerChunk) {
-      const n = Math.min(rowsPerChunk, rows - r0);
-      const begin = y.shape.map((_, i) => (i === 1 ? r0 : 0));
-      const size = y.shape.map((d, i) => (i === 1 ? n : d));
-      parts.push(this.checkpointed([this.norm2, this.ffn], tf.slice(y, begin, size), ffn));
-    }
-    return tf.add(y, this.dropPath.forward(tf.concat(parts, 1)));
+    const rowsPerStep = Math.max(1, Math.floor((this.opts.ffnChunkTokens ?? FFN_CHUNK_TOKENS) / tokensPerRow));
+    const f = maybeCheckpoint(this.opts.checkpoint ?? false, [this.norm2, this.ffn], y, (t) => this.ffn.forward(this.norm2.forward(t)), [], rowsPerStep);
+    return tf.add(y, this.dropPath.forward(f));
   }
 
   /** x + drop_path(attn(norm1(x))) on tokens [B, L, C]. */

@@ -19,8 +19,9 @@ interface EngineTapeState {
  *
  * Random draws inside fn (drop path) must repeat in the recomputation:
  * `rngs` are rewound to their state before the forward, then put back.
+ * A row-wise fn may give `rowsPerStep` to recompute it slice by slice.
  */
-export function checkpoint(x: Tensor, params: tf.Variable[], fn: (x: Tensor) => Tensor, rngs: Rng[] = []): Tensor {
+export function checkpoint(x: Tensor, params: tf.Variable[], fn: (x: Tensor) => Tensor, rngs: Rng[] = [], rowsPerStep = 0): Tensor {
   const before = rngs.map((r) => r.getState());
   return withGradient([x, ...params], ([xi], save) => {
     save([xi!]);
@@ -30,13 +31,46 @@ export function checkpoint(x: Tensor, params: tf.Variable[], fn: (x: Tensor) => 
         const after = rngs.map((r) => r.getState());
         rngs.forEach((r, i) => r.setState(before[i]!));
         try {
-          return vjp(() => fn(xs!), [xs!, ...params], dy);
+          return rowsPerStep > 0 && rowsPerStep < xs!.shape[1]! ? rowwiseVjp(fn, xs!, params, dy, rowsPerStep) : vjp(() => fn(xs!), [xs!, ...params], dy);
         } finally {
           rngs.forEach((r, i) => r.setState(after[i]!));
         }
       },
     };
   });
+}
+
+/**
+ * The backward pass of a row-wise fn (each slice along axis 1 maps to the
+ * same slice of the output, as a per-token FFN does) one slice at a time:
+ * only one slice's intermediates exist at once. Input gradients are
+ * concatenated, parameter gradients summed.
+ */
+function rowwiseVjp(fn: (x: Tensor) => Tensor, x: Tensor, params: tf.Variable[], dy: Tensor, rowsPerStep: number): Tensor[] {
+  const rows = x.shape[1]!;
+  const dxParts: Tensor[] = [];
+  let dParams: Tensor[] | undefined;
+  for (let r0 = 0; r0 < rows; r0 += rowsPerStep) {
+    const n = Math.min(rowsPerStep, rows - r0);
+    const begin = x.shape.map((_, i) => (i === 1 ? r0 : 0));
+    const xSize = x.shape.map((d, i) => (i === 1 ? n : d));
+    const dySize = dy.shape.map((d, i) => (i === 1 ? n : d));
+    const xs = tf.slice(x, begin, xSize);
+    const dys = tf.slice(dy, begin, dySize);
+    const [dx, ...dp] = vjp(() => fn(xs), [xs, ...params], dys);
+    xs.dispose();
+    dys.dispose();
+    dxParts.push(dx!);
+    if (dParams === undefined) dParams = dp;
+    else {
+      const sums = dParams.map((g, i) => tf.add(g, dp[i]!));
+      tf.dispose([...dParams, ...dp]);
+      dParams = sums;
+    }
+  }
+  const dx = tf.concat(dxParts, 1);
+  tf.dispose(dxParts);
+  return [dx, ...dParams!];
 }
 
 /**
@@ -64,9 +98,9 @@ export function vjp(fn: () => Tensor, wrt: Tensor[], dy: Tensor): Tensor[] {
  * pass follows), with the trainable parameters of `modules` as the ones
  * `fn` reads; otherwise plain `fn(x)`.
  */
-export function maybeCheckpoint(enabled: boolean, modules: Module | Module[], x: Tensor, fn: (x: Tensor) => Tensor, rngs: Rng[] = []): Tensor {
+export function maybeCheckpoint(enabled: boolean, modules: Module | Module[], x: Tensor, fn: (x: Tensor) => Tensor, rngs: Rng[] = [], rowsPerStep = 0): Tensor {
   const list = Array.isArray(modules) ? modules : [modules];
   if (!enabled || !list.some((m) => m.training)) return fn(x);
   const params = list.flatMap((m) => m.namedParameters().map(([, v]) => v)).filter((v) => v.trainable);
-  return checkpoint(x, params, fn, rngs);
+  return checkpoint(x, params, fn, rngs, rowsPerStep);
 }

@@ -80,8 +80,11 @@ export class Beit3Block extends Module {
   private ffnResidual(y: Tensor): Tensor {
     const tokensPerRow = y.size / (y.shape[0]! * y.shape[1]! * y.shape[y.rank - 1]!);
     const rowsPerStep = Math.max(1, Math.floor((this.opts.ffnChunkTokens ?? FFN_CHUNK_TOKENS) / tokensPerRow));
-    const f = maybeCheckpoint(this.opts.checkpoint ?? false, [this.norm2, this.ffn], y, (t) => this.ffn.forward(this.norm2.forward(t)), [], rowsPerStep);
-    return tf.add(y, this.dropPath.forward(f));
+    // The drop-path mask is drawn once, outside: the step is then row-wise and
+    // its recomputation needs no generator rewinding.
+    const mask = this.dropPath.draw(y.shape[0]!);
+    const step = (t: Tensor) => tf.add(t, DropPath.scale(this.ffn.forward(this.norm2.forward(t)), mask));
+    return maybeCheckpoint(this.opts.checkpoint ?? false, [this.norm2, this.ffn], y, step, [], rowsPerStep);
   }
 
   /** x + drop_path(attn(norm1(x))) on tokens [B, L, C]. */

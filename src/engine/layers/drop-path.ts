@@ -15,12 +15,21 @@ export class DropPath extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    if (!this.training || this.rate === 0) return x;
+    return DropPath.scale(x, this.draw(x.shape[0]!));
+  }
+
+  /** The per-sample scales of one forward (0 or 1/keep), or null when inactive. Draws from the generator. */
+  draw(batch: number): Float32Array | null {
+    if (!this.training || this.rate === 0) return null;
     const keep = 1 - this.rate;
-    const b = x.shape[0]!;
-    const mask = new Float32Array(b);
-    for (let i = 0; i < b; i++) mask[i] = this.rng.uniform() < keep ? 1 / keep : 0;
-    const shape = [b, ...new Array<number>(x.rank - 1).fill(1)];
-    return tf.mul(x, tf.tensor(mask, shape));
+    const mask = new Float32Array(batch);
+    for (let i = 0; i < batch; i++) mask[i] = this.rng.uniform() < keep ? 1 / keep : 0;
+    return mask;
+  }
+
+  /** x scaled per sample by a drawn mask (x itself for null). */
+  static scale(x: Tensor, mask: Float32Array | null): Tensor {
+    if (mask === null) return x;
+    return tf.mul(x, tf.tensor(mask, [mask.length, ...new Array<number>(x.rank - 1).fill(1)]));
   }
 }

@@ -33,9 +33,23 @@ function rows(t: Tensor, start: number, count: number): Tensor {
 
 /** softmax(qs·kT + bias) for one chunk. */
 function probabilities(qs: Tensor, kT: Tensor, rel?: RelPosTerms): Tensor {
+  // The [c, L, L] intermediates are freed as soon as used, unless a gradient
+  // tape holds them (attentionCore's forward and recomputation run untaped).
+  const free = !tapeIsRecording();
   let s = tf.matMul(qs as tf.Tensor3D, kT as tf.Tensor3D);
-  if (rel) s = tf.add(s, relPosBias(rel.relH, rel.relW));
-  return tf.softmax(s, -1);
+  if (rel) {
+    const biased = tf.tidy(() => tf.add(s, relPosBias(rel.relH, rel.relW)));
+    if (free) s.dispose();
+    s = biased;
+  }
+  const p = tf.softmax(s, -1);
+  if (free) s.dispose();
+  return p;
+}
+
+/** Whether tfjs is recording ops for a gradient (then intermediates must live on). */
+function tapeIsRecording(): boolean {
+  return (tf.engine() as unknown as { isTapeOn(): boolean }).isTapeOn();
 }
 
 /**
@@ -81,11 +95,20 @@ export function attentionCore(qs: Tensor, kT: Tensor, v: Tensor, rel: RelPosTerm
               const vc = rows(vv, s, c) as tf.Tensor3D;
               const dOc = rows(dy, s, c) as tf.Tensor3D;
               const relc = rh && rw ? { relH: rows(rh, s, c), relW: rows(rw, s, c) } : undefined;
+              // The [c, L, L] matrices (64 MB per head for global attention at
+              // 1024²) are freed as soon as they are used, so at most three
+              // exist at once rather than every one of them until the tidy ends.
               const p = probabilities(qc, kc, relc) as tf.Tensor3D;
-              const dv = tf.matMul(p.transpose([0, 2, 1]), dOc);
+              const pT = p.transpose([0, 2, 1]) as tf.Tensor3D;
+              const dv = tf.matMul(pT, dOc);
+              pT.dispose();
               const dp = tf.matMul(dOc, vc.transpose([0, 2, 1]));
               const rowDot = tf.sum(tf.mul(dOc, rows(out, s, c)), -1, true);
-              const ds = tf.mul(p, tf.sub(dp, rowDot)) as tf.Tensor3D;
+              const centred = tf.sub(dp, rowDot);
+              dp.dispose();
+              const ds = tf.mul(p, centred) as tf.Tensor3D;
+              p.dispose();
+              centred.dispose();
               const dq = tf.matMul(ds, kc.transpose([0, 2, 1]));
               const dk = tf.matMul(qc.transpose([0, 2, 1]), ds);
               const grads = [dq, dk, dv];

@@ -83,7 +83,6 @@ class PyramidLevel extends Module {
     y = maybeCheckpoint(this.checkpoint, this.lateral, y, (t) => this.lateral.forward(t));
     return maybeCheckpoint(this.checkpoint, this.output, y, (t) => this.output.forward(t));
   }
-
 }
 
 export interface PyramidOptions {

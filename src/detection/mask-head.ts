@@ -65,4 +65,3 @@ export class MaskHead extends Module {
     return tf.sum(tf.mul(logits, oneHot), 3);
   }
 }
-

@@ -3,13 +3,12 @@ import { tf, type Tensor } from '../tf.js';
 import * as init from '../init.js';
 import { withGradient } from '../ops/custom-grad.js';
 
-/** (x - mean) / sqrt(var + eps) over the last axis (biased variance). */
-function normalize(x: Tensor, eps: number): Tensor {
+/** x̂ = (x - mean) / sqrt(var + eps) over the last axis (biased variance), and that 1 / sqrt(var + eps). */
+function normalize(x: Tensor, eps: number): { xhat: Tensor; rstd: Tensor } {
   const axis = x.rank - 1;
-  const mean = tf.mean(x, axis, true);
-  const centered = tf.sub(x, mean);
-  const variance = tf.mean(tf.square(centered), axis, true);
-  return tf.mul(centered, tf.rsqrt(tf.add(variance, eps)));
+  const centered = tf.sub(x, tf.mean(x, axis, true));
+  const rstd = tf.rsqrt(tf.add(tf.mean(tf.square(centered), axis, true), eps));
+  return { xhat: tf.mul(centered, rstd), rstd };
 }
 
 /**
@@ -24,14 +23,11 @@ export function layerNorm(x: Tensor, weight: Tensor, bias: Tensor, eps: number):
   return withGradient([x, weight, bias], ([xi, wi, bi], save) => {
     save([xi!, wi!]);
     return {
-      value: tf.tidy(() => tf.add(tf.mul(normalize(xi!, eps), wi!), bi!)),
+      value: tf.tidy(() => tf.add(tf.mul(normalize(xi!, eps).xhat, wi!), bi!)),
       gradFunc: (dy, [xs, ws]) =>
         tf.tidy(() => {
           const axis = xs!.rank - 1;
-          const mean = tf.mean(xs!, axis, true);
-          const centered = tf.sub(xs!, mean);
-          const rstd = tf.rsqrt(tf.add(tf.mean(tf.square(centered), axis, true), eps));
-          const xhat = tf.mul(centered, rstd);
+          const { xhat, rstd } = normalize(xs!, eps);
           const g = tf.mul(dy, ws!);
           const dx = tf.mul(tf.sub(tf.sub(g, tf.mean(g, axis, true)), tf.mul(xhat, tf.mean(tf.mul(g, xhat), axis, true))), rstd);
           const rows = dy.size / dy.shape[axis]!;

@@ -109,7 +109,8 @@ async function child(model: keyof typeof CONFIGS, size: string, img: number, run
   const specs = buildParamSpecs(net, config.train.optimizer);
   const opt = new AdamW(specs, { betas: config.train.optimizer.betas, eps: config.train.optimizer.eps });
   const trainMs: number[] = [];
-  for (let it = 0; it <= trainIters; it++) {
+  // No warm-up either when no training iteration is asked for.
+  for (let it = 0; trainIters > 0 && it <= trainIters; it++) {
     const list = toImageList([image], pad);
     const t0 = performance.now();
     const { grads } = lossAndGradients(() => net.losses(list, [gt]), specs);

@@ -29,6 +29,24 @@ export class ConvNorm extends Module {
   }
 }
 
+/**
+ * ConvNorm + ReLU layers applied in turn (the ROI box and mask heads), each
+ * in its own scope: a layer's temporaries (LayerNorm's handful of tensors
+ * the layer's size, 50 MB each at 1000 inference ROIs) are freed as soon as
+ * it is done, and so is its input once the next layer has it (tensors a
+ * gradient needs are kept by the tape). With `checkpoint` each layer is
+ * recomputed in the backward pass instead of keeping its intermediates.
+ */
+export function convNormReluStack(convs: readonly ConvNorm[], x: Tensor, checkpoint: boolean): Tensor {
+  let t = x;
+  for (const c of convs) {
+    const prev = t;
+    t = tf.tidy(() => maybeCheckpoint(checkpoint, c, prev, (u) => tf.relu(c.forward(u))));
+    if (prev !== x) prev.dispose();
+  }
+  return t;
+}
+
 /** One pyramid level: its resampling layers, then 1x1 and 3x3 ConvNorm. Children are named by detectron2's indices. */
 class PyramidLevel extends Module {
   private readonly up: ConvTranspose2d[] = [];

@@ -1,9 +1,8 @@
 import { Module, ModuleList } from '../engine/module.js';
 import { tf, type Tensor } from '../engine/tf.js';
 import { Linear } from '../engine/layers/linear.js';
-import { ConvNorm } from '../backbone/simple-feature-pyramid.js';
+import { ConvNorm, convNormReluStack } from '../backbone/simple-feature-pyramid.js';
 import * as init from '../engine/init.js';
-import { maybeCheckpoint } from '../engine/ops/checkpoint.js';
 
 /**
  * detectron2's "4conv1fc" head with LayerNorm (ViTDet): four 3x3 convs
@@ -35,8 +34,7 @@ export class ConvFcHead extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    let t = x;
-    for (const c of this.convs.items) t = maybeCheckpoint(this.checkpoint, c, t, (u) => tf.relu(c.forward(u)));
+    const t = convNormReluStack(this.convs.items, x, this.checkpoint);
     const r = t.shape[0]!;
     return tf.relu(this.fc1!.forward(t.reshape([r, -1])));
   }

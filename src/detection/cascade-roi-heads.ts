@@ -1,5 +1,6 @@
 import { ModuleList } from '../engine/module.js';
 import { tf, type Tensor } from '../engine/tf.js';
+import { readScoped } from '../engine/read-scoped.js';
 import type { Rng } from '../engine/random.js';
 import type { CascadeConfig, RoiHeadsConfig, TestConfig } from '../config/schema.js';
 import type { FeatureMaps } from '../backbone/simple-feature-pyramid.js';
@@ -95,11 +96,14 @@ export class CascadeRoiHeads extends RoiHeadsBase {
     let lastDeltas: Float32Array = new Float32Array(0);
     for (let k = 0; k < this.numStages; k++) {
       if (k > 0) boxes = this.refine(k - 1, lastDeltas, boxes, imageSizes);
-      const { scores, deltas } = this.runStage(k, features, boxes);
-      const probs = tf.softmax(scores).dataSync() as Float32Array;
+      const stageBoxes = boxes;
+      const probs = readScoped(() => {
+        const { scores, deltas } = this.runStage(k, features, stageBoxes);
+        lastDeltas = deltas.dataSync() as Float32Array;
+        return tf.softmax(scores);
+      });
       if (!probSum) probSum = Float32Array.from(probs);
       else for (let i = 0; i < probs.length; i++) probSum[i]! += probs[i]!;
-      lastDeltas = deltas.dataSync() as Float32Array;
     }
     const mean = probSum!.map((v) => v / this.numStages);
     const last = this.numStages - 1;

@@ -2,7 +2,7 @@ import { Module, ModuleList } from '../engine/module.js';
 import { tf, type Tensor } from '../engine/tf.js';
 import { Conv2d } from '../engine/layers/conv2d.js';
 import { ConvTranspose2d } from '../engine/layers/conv-transpose2d.js';
-import { ConvNorm } from '../backbone/simple-feature-pyramid.js';
+import { ConvNorm, convNormReluStack } from '../backbone/simple-feature-pyramid.js';
 import * as init from '../engine/init.js';
 import { maybeCheckpoint } from '../engine/ops/checkpoint.js';
 
@@ -48,9 +48,7 @@ export class MaskHead extends Module {
   }
 
   private features(x: Tensor): Tensor {
-    let t = x;
-    for (const c of this.convs.items) t = maybeCheckpoint(this.checkpoint, c, t, (u) => tf.relu(c.forward(u)));
-    return t;
+    return convNormReluStack(this.convs.items, x, this.checkpoint);
   }
 
   private upsample(t: Tensor): Tensor {

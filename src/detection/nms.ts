@@ -1,4 +1,4 @@
-import type { BoxArray } from '../structures/boxes.js';
+import { selectBoxes, type BoxArray } from '../structures/boxes.js';
 
 /** Indices sorted by descending score, ties by lower index (a stable sort, as torchvision behaves). */
 export function argsortDesc(scores: ArrayLike<number>, idx?: number[]): number[] {
@@ -55,8 +55,33 @@ export function offsetByClass(boxes: BoxArray, classes: ArrayLike<number>, extra
   return out;
 }
 
+/**
+ * Above this many boxes torchvision's batched_nms (on CPU) runs NMS class by
+ * class instead of on offset boxes: the cost is then the sum of the squared
+ * class sizes, not the square of the total.
+ */
+export const BATCHED_NMS_PER_CLASS_ABOVE = 1000;
+
 /** Per-class NMS (torchvision.ops.batched_nms): kept indices in descending-score order. */
 export function batchedNms(boxes: BoxArray, scores: ArrayLike<number>, classes: ArrayLike<number>, iouThreshold: number): number[] {
   if (scores.length === 0) return [];
-  return nms(offsetByClass(boxes, classes), scores, iouThreshold);
+  if (scores.length <= BATCHED_NMS_PER_CLASS_ABOVE) return nms(offsetByClass(boxes, classes), scores, iouThreshold);
+  const keep: number[] = [];
+  for (const members of groupByClass(classes)) {
+    const sub = nms(selectBoxes(boxes, members), Float32Array.from(members, (i) => scores[i]!), iouThreshold);
+    for (const k of sub) keep.push(members[k]!);
+  }
+  return argsortDesc(scores, keep);
+}
+
+/** Indices of each class, classes in ascending order, indices ascending within a class. */
+export function groupByClass(classes: ArrayLike<number>): number[][] {
+  const byClass = new Map<number, number[]>();
+  for (let i = 0; i < classes.length; i++) {
+    const c = classes[i]!;
+    let list = byClass.get(c);
+    if (!list) byClass.set(c, (list = []));
+    list.push(i);
+  }
+  return [...byClass.keys()].sort((a, b) => a - b).map((c) => byClass.get(c)!);
 }

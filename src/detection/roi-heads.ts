@@ -1,5 +1,6 @@
 import { Module } from '../engine/module.js';
 import { tf, type Tensor } from '../engine/tf.js';
+import { readScoped } from '../engine/read-scoped.js';
 import type { Rng } from '../engine/random.js';
 import type { RoiHeadsConfig, TestConfig } from '../config/schema.js';
 import type { FeatureMaps } from '../backbone/simple-feature-pyramid.js';
@@ -126,7 +127,7 @@ export abstract class RoiHeadsBase extends Module {
       return;
     }
     const classes = Int32Array.from(dets.flatMap((d) => Array.from(d.classes)));
-    const probs = tf.sigmoid(this.mask_head.classLogits(this.maskPooler.forward(features, boxes, batchIndex), classes)).dataSync() as Float32Array;
+    const probs = readScoped(() => tf.sigmoid(this.mask_head!.classLogits(this.maskPooler.forward(features, boxes, batchIndex), classes)));
     const M = this.cfg.mask_pooler_resolution * 2;
     let o = 0;
     for (const d of dets) {
@@ -183,9 +184,12 @@ export class StandardRoiHeads extends RoiHeadsBase {
   private inferBoxes(features: FeatureMaps, proposals: Proposals[], imageSizes: [number, number][]): Detections[] {
     const K = this.cfg.num_classes;
     const { boxes, batchIndex } = batchBoxes(proposals.map((p) => p.boxes));
-    const out = this.box_predictor.forward(this.box_head.forward(this.boxPooler.forward(features, boxes, batchIndex)));
-    const probs = tf.softmax(out.scores).dataSync() as Float32Array;
-    const deltas = out.deltas.dataSync() as Float32Array;
+    let deltas: Float32Array = new Float32Array(0);
+    const probs = readScoped(() => {
+      const out = this.box_predictor.forward(this.box_head.forward(this.boxPooler.forward(features, boxes, batchIndex)));
+      deltas = out.deltas.dataSync() as Float32Array;
+      return tf.softmax(out.scores);
+    });
     let o = 0;
     return proposals.map((p, b) => {
       const n = p.boxes.length / 4;

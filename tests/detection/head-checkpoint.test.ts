@@ -54,6 +54,20 @@ describe('checkpointed ROI heads', () => {
     expect(b.heldBytes).toBeLessThan(a.heldBytes / 2);
   });
 
+  it('box head inference frees each layer as it goes: the peak is a few layer-sized tensors', () => {
+    const x = tf.randomNormal([64, 7, 7, 32], 0, 1, 'float32', 3);
+    initRng.seed(5);
+    const head = new ConvFcHead(32, 7, 4, 32, 64, true).eval();
+    const layerBytes = x.size * 4;
+    const heap = trackWasmHeap();
+    const start = heap.live();
+    tf.tidy(() => void head.forward(x).dataSync());
+    heap.stop();
+    // One scope around all four conv + LN + ReLU layers held ~30 tensors of this size.
+    expect(heap.peak() - start).toBeLessThan(8 * layerBytes);
+    expect(heap.live()).toBe(start);
+  });
+
   it('mask head: classLogits equals selecting from forward, with the same gradients and less memory', () => {
     const x = tf.randomNormal([12, 6, 6, 16], 0, 1, 'float32', 2);
     const classes = Int32Array.from({ length: 12 }, (_, i) => (i * 7) % 5);

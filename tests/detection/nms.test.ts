@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { batchedNms, nms } from '../../src/detection/nms.js';
-import { softNms } from '../../src/detection/soft-nms.js';
+import { BATCHED_NMS_PER_CLASS_ABOVE, batchedNms, nms, offsetByClass } from '../../src/detection/nms.js';
+import { BATCHED_SOFT_NMS_PER_CLASS_ABOVE, batchedSoftNms, softNms } from '../../src/detection/soft-nms.js';
 import { get, torchRef, values } from '../helpers/fixtures.js';
 
 describe('NMS (torchvision parity)', () => {
@@ -49,5 +49,40 @@ describe("Soft-NMS (the authors' implementation)", () => {
     expect(r.scores[1]).toBeCloseTo(0.4, 6);
     const a = softNms(b, [0.9, 0.8, 0.0005], { method: 'linear', iouThreshold: 0.5, sigma: 0.5, minScore: 0.001, variant: 'authors' });
     expect(a.keep).toEqual([0, 1, 2]);
+  });
+});
+
+describe('batched NMS on many boxes (class by class, as torchvision and mmcv on CPU)', () => {
+  /** Integer boxes in [0, 100]: offset coordinates stay exact in float32, so both paths compute the same IoUs. */
+  function scene(n: number, numClasses: number, seed: number) {
+    let s = seed;
+    const rand = () => ((s = (s * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const boxes = new Float32Array(n * 4);
+    const classes = new Int32Array(n);
+    for (let i = 0; i < n; i++) {
+      const x = Math.floor(rand() * 80);
+      const y = Math.floor(rand() * 80);
+      boxes.set([x, y, x + 1 + Math.floor(rand() * 20), y + 1 + Math.floor(rand() * 20)], i * 4);
+      classes[i] = Math.floor(rand() * numClasses);
+    }
+    // Distinct scores, so the order is fully determined.
+    const scores = Float32Array.from({ length: n }, (_, i) => (i * 7919) % n / n + 1e-3);
+    return { boxes, classes, scores };
+  }
+
+  it('keeps what one pass over offset boxes keeps, in the same order', () => {
+    const { boxes, classes, scores } = scene(BATCHED_NMS_PER_CLASS_ABOVE + 500, 7, 3);
+    expect(batchedNms(boxes, scores, classes, 0.5)).toEqual(nms(offsetByClass(boxes, classes), scores, 0.5));
+  });
+
+  it('Soft-NMS keeps the same boxes with the same decayed scores, sorted by them', () => {
+    const { boxes, classes, scores } = scene(BATCHED_SOFT_NMS_PER_CLASS_ABOVE + 500, 40, 5);
+    const opts = { method: 'linear' as const, iouThreshold: 0.3, sigma: 0.5, minScore: 1e-3, variant: 'mmcv' as const };
+    const perClass = batchedSoftNms(boxes, scores, classes, opts);
+    const onePass = softNms(offsetByClass(boxes, classes), scores, opts);
+    // Same (box, score) pairs; decayed scores can tie, so compare them by box index.
+    const pairs = (r: { keep: number[]; scores: Float32Array }) => r.keep.map((k, j) => [k, r.scores[j]!]).sort((a, b) => a[0]! - b[0]!);
+    expect(pairs(perClass)).toEqual(pairs(onePass));
+    for (let j = 1; j < perClass.scores.length; j++) expect(perClass.scores[j]!).toBeLessThanOrEqual(perClass.scores[j - 1]!);
   });
 });

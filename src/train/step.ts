@@ -1,4 +1,5 @@
 import { tf, type Tensor } from '../engine/tf.js';
+import { releasingGradients } from '../engine/release-gradients.js';
 import type { ParamSpec } from './param-groups.js';
 
 export interface StepResult {
@@ -17,11 +18,14 @@ export function lossAndGradients(lossFn: () => Map<string, Tensor>, params: Para
   const losses: Record<string, number> = {};
   const vars = params.map((p) => p.variable);
   const byVarName = new Map(params.map((p) => [p.variable.name, p.name]));
-  const { value, grads } = tf.variableGrads(() => {
-    const terms = lossFn();
-    for (const [k, v] of terms) losses[k] = v.dataSync()[0]!;
-    return tf.addN([...terms.values()]) as tf.Scalar;
-  }, vars);
+  // Intermediate gradients are freed as the backward pass goes (see releasingGradients).
+  const { value, grads } = releasingGradients(() =>
+    tf.variableGrads(() => {
+      const terms = lossFn();
+      for (const [k, v] of terms) losses[k] = v.dataSync()[0]!;
+      return tf.addN([...terms.values()]) as tf.Scalar;
+    }, vars),
+  );
   const total = value.dataSync()[0]!;
   value.dispose();
   const out = new Map<string, Tensor>();

@@ -5,6 +5,7 @@
  *    mask paste + RLE), on a synthetic image; the score threshold is 0 so the
  *    box and mask heads do the work of a trained model (100 detections);
  *  - one training iteration (forward, backward, AdamW) at batch 1.
+ *  Inference and training run in separate processes.
  * Randomly initialised weights: time does not depend on their values.
  *   npm run bench:detector [-- --models mask_rcnn,cascade --size base --img 1024 --runs 2 --train 1]
  */
@@ -100,7 +101,7 @@ async function child(model: keyof typeof CONFIGS, size: string, img: number, run
     }
   };
   process.stderr.write('inference\n');
-  inferOnce(false);
+  if (runs > 0) inferOnce(false);
   for (let r = 0; r < runs; r++) inferOnce(true);
 
   process.stderr.write(`training; ${(tf.memory().numBytes / 2 ** 20).toFixed(0)} MB in tensors\n`);
@@ -137,31 +138,38 @@ async function main(): Promise<void> {
   const rows: (string | number)[][] = [];
   for (const m of models) {
     if (!(m in CONFIGS)) throw new Error(`unknown model ${m}; choose from ${Object.keys(CONFIGS).join(', ')}`);
-    const p = spawnSync(process.execPath, ['--conditions=source', '--import', 'tsx', fileURLToPath(import.meta.url), '--child', m, size, String(img), String(runs), String(trainIters)], {
-      cwd: ROOT,
-      encoding: 'utf8',
-      maxBuffer: 1 << 24,
-    });
-    if (p.status !== 0) throw new Error(`child failed: ${p.stderr}`);
-    const r = JSON.parse(p.stdout) as ChildResult;
-    const s = (k: string) => (median(r.stages[k]!) / 1000).toFixed(2);
+    // Inference and training each in a fresh process: peak memory per task,
+    // and neither inherits the other's wasm heap layout.
+    const runChild = (inferRuns: number, iters: number): ChildResult => {
+      const p = spawnSync(process.execPath, ['--conditions=source', '--import', 'tsx', fileURLToPath(import.meta.url), '--child', m, size, String(img), String(inferRuns), String(iters)], {
+        cwd: ROOT,
+        encoding: 'utf8',
+        maxBuffer: 1 << 24,
+      });
+      if (p.status !== 0) throw new Error(`child failed: ${p.stderr}`);
+      return JSON.parse(p.stdout) as ChildResult;
+    };
+    const r = runs > 0 ? runChild(runs, 0) : undefined;
+    const t = trainIters > 0 ? runChild(0, trainIters) : undefined;
+    const s = (k: string) => (r ? (median(r.stages[k]!) / 1000).toFixed(2) : '-');
     rows.push([
       `${m} ${size}`,
       `${img}x${img}`,
-      r.backend,
+      (r ?? t)!.backend,
       s('backbone'),
       s('rpn'),
       s('roi_heads'),
       s('postprocess'),
       s('total'),
-      r.detections,
-      r.trainMs.length ? (median(r.trainMs) / 1000).toFixed(1) : '-',
-      r.maxRssMb.toFixed(0),
+      r ? r.detections : '-',
+      r ? r.maxRssMb.toFixed(0) : '-',
+      t ? (median(t.trainMs) / 1000).toFixed(1) : '-',
+      t ? t.maxRssMb.toFixed(0) : '-',
     ]);
   }
   printTable(
     `Detector inference per image (median of ${runs}) and one training iteration at batch 1 (median of ${trainIters}) — ${machine()}`,
-    ['model', 'input', 'backend', 'backbone s', 'RPN s', 'ROI heads s', 'paste+RLE s', 'inference s', 'dets', 'train iter s', 'peak RSS MB'],
+    ['model', 'input', 'backend', 'backbone s', 'RPN s', 'ROI heads s', 'paste+RLE s', 'inference s', 'dets', 'inference peak RSS MB', 'train iter s', 'train peak RSS MB'],
     rows,
   );
 }

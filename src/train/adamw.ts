@@ -34,10 +34,12 @@ export class AdamW {
     const [b1, b2] = this.opts.betas;
     const bc1 = 1 - b1 ** this.step;
     const bc2 = 1 - b2 ** this.step;
-    tf.tidy(() => {
-      for (const p of this.params) {
-        const g = grads.get(p.name);
-        if (!g) continue;
+    // One scope per parameter: one scope around the loop held every
+    // parameter's temporaries (about 8x the model's size) until the end.
+    for (const p of this.params) {
+      const g = grads.get(p.name);
+      if (!g) continue;
+      tf.tidy(() => {
         const plr = lr * p.lrScale;
         const m = this.m.get(p.name)!;
         const v = this.v.get(p.name)!;
@@ -46,8 +48,8 @@ export class AdamW {
         v.assign(tf.add(tf.mul(v, b2), tf.mul(tf.square(g), 1 - b2)));
         const denom = tf.add(tf.div(tf.sqrt(v), Math.sqrt(bc2)), this.opts.eps);
         p.variable.assign(tf.sub(p.variable, tf.mul(tf.div(m, denom), plr / bc1)));
-      }
-    });
+      });
+    }
   }
 
   /** Moments as a name → tensor map for checkpoints (`m.<param>`, `v.<param>`). */

@@ -63,26 +63,13 @@ async function child(model: keyof typeof CONFIGS, size: string, img: number, run
   const inferOnce = (record: boolean) => {
     const list = toImageList([image], pad);
     const t0 = performance.now();
-    // The stages of net.detect, each in its own scope as there.
-    const features = net.features(list);
-    for (const f of features.values()) f.dataSync();
-    const t1 = performance.now();
-    let proposals: Parameters<typeof net.roi_heads.forward>[1] = [];
-    tf.tidy(() => {
-      proposals = net.proposal_generator.forward(features, list.sizes).proposals;
+    // Node's backends (wasm, cpu, tfjs-node) run kernels synchronously: a stage ends when detect says so.
+    let last = t0;
+    const dets = net.detect(list, (stage) => {
+      const now = performance.now();
+      if (record) stages[stage]!.push(now - last);
+      last = now;
     });
-    const t2 = performance.now();
-    let dets: ReturnType<typeof net.detect> = [];
-    tf.tidy(() => {
-      dets = net.roi_heads.forward(features, proposals, list.sizes).detections;
-    });
-    const t3 = performance.now();
-    for (const f of features.values()) f.dispose();
-    if (record) {
-      stages.backbone!.push(t1 - t0);
-      stages.rpn!.push(t2 - t1);
-      stages.roi_heads!.push(t3 - t2);
-    }
     const t4 = performance.now();
     const coco = toCocoResults(dets[0]!, {
       imageId: 1,

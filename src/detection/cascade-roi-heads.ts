@@ -97,11 +97,11 @@ export class CascadeRoiHeads extends RoiHeadsBase {
     for (let k = 0; k < this.numStages; k++) {
       if (k > 0) boxes = this.refine(k - 1, lastDeltas, boxes, imageSizes);
       const stageBoxes = boxes;
-      const probs = readScoped(() => {
+      const [probs, deltas] = readScoped(() => {
         const { scores, deltas } = this.runStage(k, features, stageBoxes);
-        lastDeltas = deltas.dataSync() as Float32Array;
-        return tf.softmax(scores);
-      });
+        return [tf.softmax(scores), deltas];
+      }) as [Float32Array, Float32Array];
+      lastDeltas = deltas;
       if (!probSum) probSum = Float32Array.from(probs);
       else for (let i = 0; i < probs.length; i++) probSum[i]! += probs[i]!;
     }

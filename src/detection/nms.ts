@@ -68,7 +68,7 @@ export function batchedNms(boxes: BoxArray, scores: ArrayLike<number>, classes: 
   if (scores.length <= BATCHED_NMS_PER_CLASS_ABOVE) return nms(offsetByClass(boxes, classes), scores, iouThreshold);
   const keep: number[] = [];
   for (const members of groupByClass(classes)) {
-    const sub = nms(selectBoxes(boxes, members), Float32Array.from(members, (i) => scores[i]!), iouThreshold);
+    const sub = nms(selectBoxes(boxes, members), members.map((i) => scores[i]!), iouThreshold);
     for (const k of sub) keep.push(members[k]!);
   }
   return argsortDesc(scores, keep);

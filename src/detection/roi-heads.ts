@@ -127,7 +127,7 @@ export abstract class RoiHeadsBase extends Module {
       return;
     }
     const classes = Int32Array.from(dets.flatMap((d) => Array.from(d.classes)));
-    const probs = readScoped(() => tf.sigmoid(this.mask_head!.classLogits(this.maskPooler.forward(features, boxes, batchIndex), classes)));
+    const [probs] = readScoped(() => [tf.sigmoid(this.mask_head!.classLogits(this.maskPooler.forward(features, boxes, batchIndex), classes))]) as [Float32Array];
     const M = this.cfg.mask_pooler_resolution * 2;
     let o = 0;
     for (const d of dets) {
@@ -184,12 +184,10 @@ export class StandardRoiHeads extends RoiHeadsBase {
   private inferBoxes(features: FeatureMaps, proposals: Proposals[], imageSizes: [number, number][]): Detections[] {
     const K = this.cfg.num_classes;
     const { boxes, batchIndex } = batchBoxes(proposals.map((p) => p.boxes));
-    let deltas: Float32Array = new Float32Array(0);
-    const probs = readScoped(() => {
+    const [probs, deltas] = readScoped(() => {
       const out = this.box_predictor.forward(this.box_head.forward(this.boxPooler.forward(features, boxes, batchIndex)));
-      deltas = out.deltas.dataSync() as Float32Array;
-      return tf.softmax(out.scores);
-    });
+      return [tf.softmax(out.scores), out.deltas];
+    }) as [Float32Array, Float32Array];
     let o = 0;
     return proposals.map((p, b) => {
       const n = p.boxes.length / 4;

@@ -120,7 +120,8 @@ export function softNms(boxes: BoxArray, scores: ArrayLike<number>, opts: SoftNm
  * re-sorts the kept boxes by their updated scores, instead of one pass over
  * offset boxes: the cost is then the sum of the squared class sizes. EVA's
  * candidate set (every class x box pair above 0) is 80,000 boxes at 1000
- * proposals, where one pass would take minutes.
+ * proposals, where one pass took ~85 s (base Mask R-CNN ROI heads at 512²:
+ * 114 s before, 29 s after).
  */
 export const BATCHED_SOFT_NMS_PER_CLASS_ABOVE = 10_000;
 

@@ -19,16 +19,17 @@ interface EngineInternals {
 class TapeRelease {
   /** Gradients stored as they were returned, by the id of the tensor they belong to. */
   private readonly fresh = new Map<number, Tensor>();
+  /** How many `fresh` entries hold each tensor (a gradient function may return one tensor for two inputs). */
+  private readonly freshUses = new Map<Tensor, number>();
   private readonly seen = new Set<number>();
   /** Tensors the last node's step made or used that the map no longer needs once that step is over. */
   private pending: Tensor[] = [];
 
   /** Called as a node's backward step starts: the previous step is over. */
   startNode(node: TapeNode, dys: (Tensor | null)[]): void {
-    const live = new Set(this.fresh.values());
-    for (const t of this.pending) if (!live.has(t)) t.dispose();
+    for (const t of this.pending) if (!this.freshUses.has(t)) t.dispose();
     // This node consumes its outputs' gradients: nothing reads them after it.
-    for (const o of node.outputs) this.fresh.delete(o.id);
+    for (const o of node.outputs) this.forget(o.id);
     this.pending = dys.filter((d): d is Tensor => d !== null);
   }
 
@@ -37,11 +38,21 @@ class TapeRelease {
     if (!this.seen.has(x.id)) {
       this.seen.add(x.id);
       this.fresh.set(x.id, dx);
+      this.freshUses.set(dx, (this.freshUses.get(dx) ?? 0) + 1);
       return;
     }
     // tfjs stores add(previous, dx) and disposes previous; dx itself is then unreferenced.
-    this.fresh.delete(x.id);
+    this.forget(x.id);
     this.pending.push(dx);
+  }
+
+  private forget(id: number): void {
+    const t = this.fresh.get(id);
+    if (!t) return;
+    this.fresh.delete(id);
+    const uses = this.freshUses.get(t)! - 1;
+    if (uses === 0) this.freshUses.delete(t);
+    else this.freshUses.set(t, uses);
   }
 }
 

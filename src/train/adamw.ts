@@ -35,7 +35,8 @@ export class AdamW {
     const bc1 = 1 - b1 ** this.step;
     const bc2 = 1 - b2 ** this.step;
     // One scope per parameter: one scope around the loop held every
-    // parameter's temporaries (about 8x the model's size) until the end.
+    // parameter's temporaries (a dozen each, so about 11x the model's size
+    // when measured) until the end.
     for (const p of this.params) {
       const g = grads.get(p.name);
       if (!g) continue;

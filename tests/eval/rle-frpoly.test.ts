@@ -84,6 +84,21 @@ describe('rleFrPoly', () => {
     }
   });
 
+  it('equals the transcription on long, steep and shallow edges (300 polygons up to 700 px)', () => {
+    const rng = new Rng(11);
+    for (let n = 0; n < 300; n++) {
+      const h = 1 + rng.int(700);
+      const w = 1 + rng.int(700);
+      const pts = 3 + rng.int(12);
+      const xy: number[] = [];
+      for (let i = 0; i < pts; i++) xy.push(rng.range(-40, w + 40), rng.range(-40, h + 40));
+      // Near-vertical and near-horizontal edges: dx or dy a few upsampled steps.
+      if (rng.uniform() < 0.3) xy.push(xy[xy.length - 2]! + rng.range(-1, 1), xy[xy.length - 1]! + rng.range(-300, 300));
+      if (rng.uniform() < 0.3) xy.push(xy[xy.length - 2]! + rng.range(-300, 300), xy[xy.length - 1]! + rng.range(-1, 1));
+      expect(Array.from(rleFrPoly(xy, h, w).counts), `case ${n}`).toEqual(referenceFrPoly(xy, h, w));
+    }
+  });
+
   it('boxes go through the polygon path', () => {
     expect(Array.from(rleFrBbox([1, 1, 2, 3], 6, 5).counts)).toEqual(referenceFrPoly([1, 1, 1, 4, 3, 4, 3, 1], 6, 5));
   });

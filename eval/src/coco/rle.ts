@@ -290,6 +290,47 @@ function boxesOf(rs: readonly Rle[]): Float64Array {
 
 /** Boundary indices scratch, grown as needed (rasterisation runs 10^4-10^5 times per evaluation). */
 let boundaryScratch = new Uint32Array(1024);
+/** The column of each boundary point, the column histogram and the sorted points (scratch, grown as needed). */
+let columnScratch = new Int32Array(1024);
+let columnStart = new Int32Array(1024);
+let columnFill = new Int32Array(1024);
+let sortedScratch = new Uint32Array(1024);
+
+/**
+ * The first `np` boundary points (column-major pixel indices) in ascending
+ * order, in `sortedScratch` (with room for one more). A counting sort by
+ * column, then insertion sort within a column: a polygon crosses each
+ * column only a few times, so this is linear, where a general sort of the
+ * points was most of the rasterisation time.
+ */
+function sortBoundaries(np: number, minCol: number, maxCol: number): Uint32Array {
+  if (sortedScratch.length < np + 1) sortedScratch = new Uint32Array(Math.max(np + 1, sortedScratch.length * 2));
+  const out = sortedScratch;
+  if (np === 0) return out;
+  const range = maxCol - minCol + 1;
+  if (columnStart.length < range + 1) {
+    columnStart = new Int32Array(Math.max(range + 1, columnStart.length * 2));
+    columnFill = new Int32Array(columnStart.length);
+  }
+  const start = columnStart;
+  const fill = columnFill;
+  start.fill(0, 0, range + 1);
+  for (let i = 0; i < np; i++) start[columnScratch[i]! - minCol + 1]!++;
+  for (let c = 0; c < range; c++) start[c + 1]! += start[c]!;
+  fill.set(start.subarray(0, range));
+  for (let i = 0; i < np; i++) {
+    const key = boundaryScratch[i]!;
+    const c = columnScratch[i]! - minCol;
+    const lo = start[c]!;
+    let q = fill[c]!++;
+    while (q > lo && out[q - 1]! > key) {
+      out[q] = out[q - 1]!;
+      q--;
+    }
+    out[q] = key;
+  }
+  return out;
+}
 
 /**
  * Rasterise a polygon [x0,y0,x1,y1,...] the way pycocotools does, to the
@@ -304,6 +345,8 @@ export function rleFrPoly(xy: ArrayLike<number>, h: number, w: number): Rle {
   const k = Math.floor(xy.length / 2);
   const scale = 5;
   let np = 0;
+  let minCol = w;
+  let maxCol = -1;
   const add = (xPrime: number, vMin: number): void => {
     const xd = (xPrime + 0.5) / scale - 0.5;
     if (Math.floor(xd) !== xd || xd < 0 || xd > w - 1) return;
@@ -315,7 +358,13 @@ export function rleFrPoly(xy: ArrayLike<number>, h: number, w: number): Rle {
       const grown = new Uint32Array(boundaryScratch.length * 2);
       grown.set(boundaryScratch);
       boundaryScratch = grown;
+      const grownCols = new Int32Array(grown.length);
+      grownCols.set(columnScratch);
+      columnScratch = grownCols;
     }
+    if (xd < minCol) minCol = xd;
+    if (xd > maxCol) maxCol = xd;
+    columnScratch[np] = xd;
     boundaryScratch[np++] = (xd * h + yd) >>> 0;
   };
   let first = true;
@@ -363,19 +412,49 @@ export function rleFrPoly(xy: ArrayLike<number>, h: number, w: number): Rle {
       prevU = xs + tLast;
       prevV = V(tLast);
     } else {
+      // v = ys + t moves by one per step; u(t) is monotone in t and moves by
+      // at most one per step, so its changes are found by search instead of
+      // walking all dy steps. A change between t-1 and t yields x' = the
+      // smaller u and y' = ys + t - 1 whichever way the edge is walked; only
+      // x' = 2 (mod 5) can land on a pixel-centre column.
       const s = (xe - xs) / dy;
-      for (let d = 0; d <= dy; d++) {
-        const t = flip ? dy - d : d;
-        step(cInt(xs + s * t + 0.5), t + ys);
+      const U = (t: number) => cInt(xs + s * t + 0.5);
+      const tFirst = flip ? dy : 0;
+      const tLast = flip ? 0 : dy;
+      step(U(tFirst), ys + tFirst);
+      const u0 = U(0);
+      const u1 = U(dy);
+      if (u0 !== u1) {
+        const rising = u1 > u0;
+        const lo = rising ? u0 : u1;
+        const hi = rising ? u1 : u0;
+        // Each x' in [lo, hi) is crossed exactly once: between t-1 and t where
+        // t is the first step with u >= x'+1 (rising) or u <= x' (falling).
+        for (let xp = lo + ((((2 - lo) % 5) + 5) % 5); xp < hi; xp += 5) {
+          // Start from the real-valued crossing and correct it by exact steps
+          // (the predicate is monotone in t, so the walk ends at the first t).
+          let t = Math.ceil((xp + 0.5 - xs) / s);
+          if (!(t >= 1)) t = 1;
+          else if (t > dy) t = dy;
+          if (rising) {
+            while (t > 1 && U(t - 1) > xp) t--;
+            while (U(t) <= xp) t++;
+          } else {
+            while (t > 1 && U(t - 1) <= xp) t--;
+            while (U(t) > xp) t++;
+          }
+          add(xp, ys + t - 1);
+        }
       }
+      prevU = U(tLast);
+      prevV = ys + tLast;
     }
   }
-  const a = new Uint32Array(np + 1);
-  a.set(boundaryScratch.subarray(0, np));
+  const a = sortBoundaries(np, minCol, maxCol);
   a[np] = (h * w) >>> 0;
-  a.sort();
+  const n = np + 1;
   let p = 0;
-  for (let j = 0; j < a.length; j++) {
+  for (let j = 0; j < n; j++) {
     const t = a[j]!;
     a[j] = (t - p) >>> 0;
     p = t;
@@ -384,11 +463,11 @@ export function rleFrPoly(xy: ArrayLike<number>, h: number, w: number): Rle {
   let j = 0;
   let mb = 0;
   a[mb++] = a[j++]!;
-  while (j < a.length) {
+  while (j < n) {
     if (a[j]! > 0) a[mb++] = a[j++]!;
     else {
       j++;
-      if (j < a.length) a[mb - 1] = (a[mb - 1]! + a[j++]!) >>> 0;
+      if (j < n) a[mb - 1] = (a[mb - 1]! + a[j++]!) >>> 0;
     }
   }
   return { h, w, counts: a.slice(0, mb) };

@@ -1,7 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { EvalInputError } from '../errors.js';
 import { rleDecode, rleFrPoly, rleFrString, rleMerge, rleToBbox, type Bbox, type Rle } from './rle.js';
-import { checkBox, checkDataset, checkResultRle, isNum } from './validate.js';
+import { BytesRle, Summary, summarizeCountsBytes } from './rle-bytes.js';
+import { Field, scanResults, type ScannedResults } from './results-scanner.js';
+import { checkBox, checkDataset, checkResultRle, checkRleTotal, isNum } from './validate.js';
 import type { CocoAnnotation, CocoCategory, CocoDataset, CocoImage, CocoResult, Polygon } from './types.js';
 
 const EMPTY_BOX: number[] = [];
@@ -13,19 +15,27 @@ export interface AnnFilter {
   iscrowd?: boolean;
 }
 
-/** Read and parse a JSON file, naming the file in every error. */
-export function readJson(path: string): unknown {
-  let text: string;
+/** Read a file's bytes, naming the file in the error. */
+function readBytes(path: string): Buffer {
   try {
-    text = readFileSync(path, 'utf8');
+    return readFileSync(path);
   } catch (err) {
     throw new EvalInputError(`cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, path);
   }
+}
+
+/** Parse UTF-8 JSON bytes, naming the file in the error. */
+function parseJson(bytes: Buffer, path: string): unknown {
   try {
-    return JSON.parse(text);
+    return JSON.parse(bytes.toString('utf8'));
   } catch (err) {
     throw new EvalInputError(`invalid JSON (${(err as Error).message})`, path);
   }
+}
+
+/** Read and parse a JSON file, naming the file in every error. */
+export function readJson(path: string): unknown {
+  return parseJson(readBytes(path), path);
 }
 
 /**
@@ -41,8 +51,10 @@ export class Coco {
   readonly catToImgs = new Map<number, number[]>();
   /** Parsed RLEs, filled lazily by `annToRle`. */
   private readonly rleCache = new WeakMap<CocoAnnotation, Rle>();
-  /** Tight boxes of the masks, filled by `maskBox` (and eagerly for segm results). */
+  /** Tight boxes of the masks, filled by `maskBox`. */
   private readonly maskBoxCache = new WeakMap<CocoAnnotation, Bbox>();
+  /** Of results: the masks' tight boxes found while loading, by list index (4 numbers each). */
+  private loadedMaskBoxes?: { boxes: Float64Array; known: Uint8Array };
   /** Detections whose category is not in the GT categories (dropped by evaluation, as pycocotools). */
   unknownCategoryResults = 0;
 
@@ -142,8 +154,16 @@ export class Coco {
    * box polygon (as loadRes makes it in pycocotools).
    */
   annToRle(ann: CocoAnnotation): Rle {
-    const cached = this.rleCache.get(ann);
-    if (cached) return cached;
+    let rle = this.rleCache.get(ann);
+    if (!rle) this.rleCache.set(ann, (rle = this.annToRleOnce(ann)));
+    return rle;
+  }
+
+  /**
+   * annToRle without keeping the result: evaluation needs each mask once,
+   * and caching 10^5 of them would cost more time and memory than it saves.
+   */
+  annToRleOnce(ann: CocoAnnotation): Rle {
     const img = this.imgs.get(ann.image_id);
     if (!img) throw new EvalInputError(`annotation ${ann.id}: image ${ann.image_id} is unknown`, this.source);
     const { height: h, width: w } = img;
@@ -154,9 +174,9 @@ export class Coco {
       const [x, y, bw, bh] = ann.bbox as [number, number, number, number];
       rle = rleFrPoly([x, y, x, y + bh, x + bw, y + bh, x + bw, y], h, w);
     } else if (Array.isArray(seg)) rle = rleMerge((seg as Polygon[]).map((p) => rleFrPoly(p, h, w)), false);
+    else if (seg instanceof BytesRle) rle = seg.toRle();
     else if (typeof seg.counts === 'string') rle = rleFrString(seg.counts, seg.size[0], seg.size[1]);
     else rle = { h: seg.size[0], w: seg.size[1], counts: Uint32Array.from(seg.counts) };
-    this.rleCache.set(ann, rle);
     return rle;
   }
 
@@ -165,6 +185,13 @@ export class Coco {
    * what pycocotools' mask IoU tests for overlap — not the `bbox` field.
    */
   maskBox(ann: CocoAnnotation): Bbox {
+    // Results have ids 1..N in list order; their boxes were found while loading.
+    const loaded = this.loadedMaskBoxes;
+    const i = ann.id - 1;
+    if (loaded && this.dataset.annotations[i] === ann && loaded.known[i]) {
+      const b = loaded.boxes;
+      return [b[4 * i]!, b[4 * i + 1]!, b[4 * i + 2]!, b[4 * i + 3]!];
+    }
     let box = this.maskBoxCache.get(ann);
     if (!box) this.maskBoxCache.set(ann, (box = rleToBbox(this.annToRle(ann))));
     return box;
@@ -196,22 +223,9 @@ export class Coco {
     for (let i = 0; i < results.length; i++) {
       const r = results[i] as CocoResult & Record<string, unknown>;
       if (typeof r !== 'object' || r === null) throw new EvalInputError('must be an object', file, i);
-      if (!isNum(r.image_id)) throw new EvalInputError('image_id must be a number', file, i, 'image_id');
-      if (!this.imgs.has(r.image_id)) throw new EvalInputError(`image_id ${r.image_id} is not an image of the ground truth`, file, i, 'image_id');
-      if (!isNum(r.category_id)) throw new EvalInputError('category_id must be a number', file, i, 'category_id');
-      if (!this.cats.has(r.category_id)) unknownCats++;
-      if (!isNum(r.score)) throw new EvalInputError('score must be a number', file, i, 'score');
-      // A fixed object shape (not a spread of the input) keeps this loop fast on 10^6 results.
-      const ann: CocoAnnotation = {
-        id: i + 1,
-        image_id: r.image_id,
-        category_id: r.category_id,
-        score: r.score,
-        iscrowd: 0,
-        area: 0,
-        bbox: EMPTY_BOX,
-        segmentation: r.segmentation,
-      };
+      const ann = this.resultAnnotation(i, r.image_id, r.category_id, r.score, file);
+      if (!this.cats.has(ann.category_id)) unknownCats++;
+      ann.segmentation = r.segmentation;
       if (isBbox) {
         const bb = checkBox(r.bbox, file, i);
         ann.bbox = bb;
@@ -227,20 +241,102 @@ export class Coco {
       }
       anns[i] = ann;
     }
+    const res = this.resultsCoco(anns, file, unknownCats);
+    if (!isBbox) {
+      const boxes = new Float64Array(4 * anns.length);
+      maskBoxes.forEach((b, i) => boxes.set(b!, 4 * i));
+      res.loadedMaskBoxes = { boxes, known: new Uint8Array(anns.length).fill(1) };
+    }
+    return res;
+  }
+
+  /**
+   * loadRes of results read from a file's bytes (results-scanner.ts), or
+   * null when an entry needs the general path — which then also words the
+   * error, so both paths fail alike.
+   */
+  private loadScannedResults(sc: ScannedResults, bytes: Uint8Array, file: string): Coco | null {
+    const n = sc.length;
+    const f = sc.data;
+    const S = Field.Stride;
+    // As loadRes: the first result's keys pick the branch (the scanner only accepts a 4-number bbox).
+    const isBbox = f[Field.HasBbox] === 1;
+    const anns: CocoAnnotation[] = new Array(n);
+    const boxes = new Float64Array(4 * n);
+    const known = new Uint8Array(n);
+    const summary = new Float64Array(Summary.Length);
+    let unknownCats = 0;
+    for (let i = 0; i < n; i++) {
+      const o = i * S;
+      const ann = this.resultAnnotation(i, f[o + Field.ImageId], f[o + Field.CategoryId], f[o + Field.Score], file);
+      if (!this.cats.has(ann.category_id)) unknownCats++;
+      const hasBox = f[o + Field.HasBbox] === 1;
+      const hasSegm = f[o + Field.HasSegm] === 1;
+      const h = f[o + Field.Height]!;
+      const w = f[o + Field.Width]!;
+      const start = f[o + Field.CountsStart]!;
+      const end = f[o + Field.CountsEnd]!;
+      if (isBbox) {
+        if (!hasBox) return null;
+        const bb = checkBox(Array.from(f.subarray(o + Field.Bbox, o + Field.Bbox + 4)), file, i);
+        ann.bbox = bb;
+        ann.area = bb[2]! * bb[3]!;
+        if (hasSegm) {
+          // Not checked against the image size: loadRes does not check a box result's mask.
+          if (!summarizeCountsBytes(bytes, start, end, h, w, summary)) return null;
+          boxes.set(summary.subarray(Summary.Box, Summary.Box + 4), 4 * i);
+          known[i] = 1;
+          ann.segmentation = new BytesRle(bytes, start, end, h, w);
+        }
+      } else {
+        if (!hasSegm) return null;
+        if (!summarizeCountsBytes(bytes, start, end, h, w, summary)) return null;
+        checkRleTotal(summary[Summary.Total]!, h, w, file, i);
+        const maskBox: Bbox = [summary[Summary.Box]!, summary[Summary.Box + 1]!, summary[Summary.Box + 2]!, summary[Summary.Box + 3]!];
+        boxes.set(maskBox, 4 * i);
+        known[i] = 1;
+        ann.area = summary[Summary.Area]!;
+        // Checked after the mask, as loadRes checks it.
+        ann.bbox = hasBox ? checkBox(Array.from(f.subarray(o + Field.Bbox, o + Field.Bbox + 4)), file, i) : maskBox;
+        ann.segmentation = new BytesRle(bytes, start, end, h, w);
+      }
+      anns[i] = ann;
+    }
+    const res = this.resultsCoco(anns, file, unknownCats);
+    res.loadedMaskBoxes = { boxes, known };
+    return res;
+  }
+
+  /** A result's annotation as loadRes makes it (id i + 1, iscrowd 0), its ids and score checked. */
+  private resultAnnotation(i: number, imageId: unknown, categoryId: unknown, score: unknown, file: string): CocoAnnotation {
+    if (!isNum(imageId)) throw new EvalInputError('image_id must be a number', file, i, 'image_id');
+    if (!this.imgs.has(imageId)) throw new EvalInputError(`image_id ${imageId} is not an image of the ground truth`, file, i, 'image_id');
+    if (!isNum(categoryId)) throw new EvalInputError('category_id must be a number', file, i, 'category_id');
+    if (!isNum(score)) throw new EvalInputError('score must be a number', file, i, 'score');
+    // A fixed object shape (not a spread of the input) keeps loading 10^6 results fast.
+    return { id: i + 1, image_id: imageId, category_id: categoryId, score, iscrowd: 0, area: 0, bbox: EMPTY_BOX, segmentation: undefined };
+  }
+
+  /** The results dataset over this GT's images. */
+  private resultsCoco(anns: CocoAnnotation[], file: string, unknownCats: number): Coco {
     const res = new Coco(
       { info: this.dataset.info, images: this.dataset.images, categories: this.dataset.categories, annotations: anns },
       file,
     );
-    anns.forEach((a, i) => {
-      const box = maskBoxes[i];
-      if (box) res.maskBoxCache.set(a, box);
-    });
     res.unknownCategoryResults = unknownCats;
     return res;
   }
 
-  /** loadRes from a results JSON file. */
+  /**
+   * loadRes from a results JSON file. A file of the usual shape is read
+   * from its bytes (several times faster for mask results); any other is
+   * parsed with JSON.parse. Both give the same annotations and errors.
+   */
   loadResFile(path: string): Coco {
-    return this.loadRes(readJson(path), path);
+    const file = readBytes(path);
+    // A plain Uint8Array view: the hot loops then see one array type only.
+    const bytes = new Uint8Array(file.buffer, file.byteOffset, file.length);
+    const scanned = scanResults(bytes);
+    return (scanned && this.loadScannedResults(scanned, bytes, path)) ?? this.loadRes(parseJson(file, path), path);
   }
 }

@@ -3,7 +3,7 @@ import { formatFixed, npMean } from '../numeric/numpy.js';
 import type { Coco } from './coco.js';
 import { greedyMatch } from './match.js';
 import { Params, type IouType } from './params.js';
-import { bbIou, refineRleIou } from './rle.js';
+import { bbIou, refineRleIou, rleToBbox } from './rle.js';
 import type { CocoAnnotation } from './types.js';
 
 /** pycocotools' evaluateImg result for one (image, category, area range). */
@@ -212,12 +212,16 @@ export class CocoEval {
     // Mask IoU as pycocotools' rleIou: box overlap of the masks' tight boxes
     // first, then run-by-run comparison where the boxes overlap — decoding
     // a detection's runs only if it reaches that step.
+    // Each mask is needed in this one cell only, so none is cached: GT masks
+    // are decoded here (their boxes need the runs anyway), detections'
+    // boxes were found when the results were loaded.
     const db = new Float64Array(D * 4);
     const gb = new Float64Array(G * 4);
+    const gtRles = Array.from(gtMembers, (g) => this.cocoGt.annToRleOnce(s.gts[g]!));
     for (let d = 0; d < D; d++) db.set(this.cocoDt.maskBox(s.dts[dtOrder[d]!]!), d * 4);
-    for (let g = 0; g < G; g++) gb.set(this.cocoGt.maskBox(s.gts[gtMembers[g]!]!), g * 4);
+    for (let g = 0; g < G; g++) gb.set(rleToBbox(gtRles[g]!), g * 4);
     const o = bbIou(db, gb, D, G, crowd);
-    refineRleIou(o, D, G, (d) => this.cocoDt.annToRle(s.dts[dtOrder[d]!]!), (g) => this.cocoGt.annToRle(s.gts[gtMembers[g]!]!), crowd);
+    refineRleIou(o, D, G, (d) => this.cocoDt.annToRleOnce(s.dts[dtOrder[d]!]!), (g) => gtRles[g]!, crowd);
     return o;
   }
 

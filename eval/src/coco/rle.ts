@@ -1,4 +1,5 @@
 import { MaskApiError } from '../errors.js';
+import { CountsSummary, RunBox, type Bbox, type RleStringSummary } from './counts-summary.js';
 
 /**
  * Run-length encoded binary masks, bit-compatible with pycocotools'
@@ -11,8 +12,7 @@ export interface Rle {
   counts: Uint32Array;
 }
 
-/** [x, y, width, height] */
-export type Bbox = [number, number, number, number];
+export type { Bbox, RleStringSummary } from './counts-summary.js';
 
 const INT_MIN = -2147483648;
 
@@ -65,48 +65,6 @@ export function rleArea(r: Rle): number {
   const c = r.counts;
   for (let j = 1; j < c.length; j += 2) a += c[j]!;
   return a;
-}
-
-/**
- * The tight box of foreground runs fed to it one by one (pixel index of the
- * run's first pixel and one past its last, column-major): a run crossing a
- * column boundary spans the full height (pycocotools' rleToBbox after its
- * 2021 fix). Empty runs must not be fed.
- */
-class RunBox {
-  xs: number;
-  ys: number;
-  xe = 0;
-  ye = 0;
-  constructor(
-    readonly h: number,
-    w: number,
-  ) {
-    this.xs = w;
-    this.ys = h;
-  }
-
-  add(start: number, end: number): void {
-    const h = this.h;
-    const yStart = start % h;
-    const xStart = (start - yStart) / h;
-    const yEnd = (end - 1) % h;
-    const xEnd = (end - 1 - yEnd) / h;
-    if (xStart < this.xs) this.xs = xStart;
-    if (xEnd > this.xe) this.xe = xEnd;
-    if (xStart < xEnd) {
-      this.ys = 0;
-      this.ye = h - 1;
-    } else {
-      if (yStart < this.ys) this.ys = yStart;
-      if (yEnd > this.ye) this.ye = yEnd;
-    }
-  }
-
-  /** [x, y, w, h]; unsigned arithmetic as in C: xe - xs + 1 wraps when nothing was added. */
-  box(): Bbox {
-    return [this.xs, this.ys, (this.xe - this.xs + 1) >>> 0, (this.ye - this.ys + 1) >>> 0];
-  }
 }
 
 /**
@@ -552,16 +510,6 @@ export function rleFrString(s: string, h: number, w: number): Rle {
   return { h, w, counts: cnts.slice(0, m) };
 }
 
-/** What loading a result needs from a compressed RLE, without materialising its counts. */
-export interface RleStringSummary {
-  /** Sum of all runs (must equal h * w for a well-formed mask). */
-  total: number;
-  /** Foreground pixel count, as rleArea. */
-  area: number;
-  /** Tight foreground box, as rleToBbox. */
-  bbox: Bbox;
-}
-
 /**
  * One pass over a compressed counts string giving its total, area and box —
  * the same numbers as rleFrString followed by rleArea and rleToBbox, but with
@@ -570,32 +518,13 @@ export interface RleStringSummary {
  */
 export function rleStringSummary(s: string, h: number, w: number): RleStringSummary {
   const n = s.length;
+  const summary = new CountsSummary(h, w);
   let p = 0;
-  let m = 0;
-  // The two previous counts (deltas are taken against counts[m - 2]).
-  let prev1 = 0;
-  let prev2 = 0;
-  let total = 0;
-  let area = 0;
-  const box = new RunBox(h, w);
   while (p < n) {
     p = readDelta(s, p);
-    let x = delta;
-    if (m > 2) x += prev2;
-    const count = x >>> 0;
-    const start = total;
-    total += count;
-    if (m & 1) {
-      area += count;
-      if (count !== 0) box.add(start, total);
-    }
-    prev2 = prev1;
-    prev1 = count;
-    m++;
+    summary.pushDelta(delta);
   }
-  // rleToBbox drops a trailing zeros run, so only a single run (no foreground) is special.
-  const bbox: Bbox = m < 2 ? [0, 0, 0, 0] : box.box();
-  return { total, area, bbox };
+  return summary.result();
 }
 
 function badString(s: string, p: number, what: string): never {

@@ -76,8 +76,13 @@ export function checkResultRle(seg: unknown, file: string, index: number): RleSt
   } catch (err) {
     throw new EvalInputError(`malformed RLE string (${(err as Error).message})`, file, index, 'segmentation.counts');
   }
-  if (summary.total !== h * w) throw new EvalInputError(`RLE counts sum to ${summary.total}, expected ${h}x${w} = ${h * w}`, file, index, 'segmentation.counts');
+  checkRleTotal(summary.total, h, w, file, index);
   return summary;
+}
+
+/** A result mask's runs must cover its image exactly. */
+export function checkRleTotal(total: number, h: number, w: number, file: string, index: number): void {
+  if (total !== h * w) throw new EvalInputError(`RLE counts sum to ${total}, expected ${h}x${w} = ${h * w}`, file, index, 'segmentation.counts');
 }
 
 /** Validate a COCO instances file's structure; returns it typed. */

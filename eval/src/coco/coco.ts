@@ -173,7 +173,7 @@ export class Coco {
       if (ann.bbox.length !== 4) throw new EvalInputError(`annotation ${ann.id} has no segmentation`, this.source);
       const [x, y, bw, bh] = ann.bbox as [number, number, number, number];
       rle = rleFrPoly([x, y, x, y + bh, x + bw, y + bh, x + bw, y], h, w);
-    } else if (Array.isArray(seg)) rle = rleMerge((seg as Polygon[]).map((p) => rleFrPoly(p, h, w)), false);
+    } else if (Array.isArray(seg)) rle = seg.length === 1 ? rleFrPoly(seg[0] as Polygon, h, w) : rleMerge((seg as Polygon[]).map((p) => rleFrPoly(p, h, w)), false);
     else if (seg instanceof BytesRle) rle = seg.toRle();
     else if (typeof seg.counts === 'string') rle = rleFrString(seg.counts, seg.size[0], seg.size[1]);
     else rle = { h: seg.size[0], w: seg.size[1], counts: Uint32Array.from(seg.counts) };

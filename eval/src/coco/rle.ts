@@ -191,53 +191,71 @@ export function rleIou(dt: readonly Rle[], gt: readonly Rle[], iscrowd: ArrayLik
  * their masks are requested — so a caller can decode masks lazily.
  */
 export function refineRleIou(o: Float64Array, m: number, n: number, dtAt: (d: number) => Rle, gtAt: (g: number) => Rle, iscrowd: ArrayLike<number> | null): void {
+  // Each mask is requested (and its area counted) at most once.
+  const dts: (Rle | undefined)[] = new Array(m);
+  const dtArea = new Float64Array(m);
   for (let g = 0; g < n; g++) {
     const crowd = iscrowd !== null && iscrowd[g] ? true : false;
     let G: Rle | undefined;
+    let gArea = 0;
     for (let d = 0; d < m; d++) {
       if (!(o[d * n + g]! > 0)) continue;
-      G ??= gtAt(g);
-      const D = dtAt(d);
+      if (!G) {
+        G = gtAt(g);
+        gArea = rleArea(G);
+      }
+      let D = dts[d];
+      if (!D) {
+        D = dts[d] = dtAt(d);
+        dtArea[d] = rleArea(D);
+      }
       if (D.h !== G.h || D.w !== G.w) {
         o[d * n + g] = -1;
         continue;
       }
-      const A = D.counts;
-      const B = G.counts;
-      let ca = A[0]!;
-      let cb = B[0]!;
-      let va = 0;
-      let vb = 0;
-      let a = 1;
-      let b = 1;
-      let inter = 0;
-      let uni = 0;
-      let ct = 1;
-      while (ct > 0) {
-        const c = ca < cb ? ca : cb;
-        if (va || vb) {
-          uni += c;
-          if (va && vb) inter += c;
-        }
-        ct = 0;
-        ca -= c;
-        if (!ca && a < A.length) {
-          ca = A[a++]!;
-          va ^= 1;
-        }
-        ct += ca;
-        cb -= c;
-        if (!cb && b < B.length) {
-          cb = B[b++]!;
-          vb ^= 1;
-        }
-        ct += cb;
-      }
-      if (inter === 0) uni = 1;
-      else if (crowd) uni = rleArea(D);
+      const inter = rleIntersection(D.counts, G.counts);
+      // Of masks whose runs cover the same pixels, the union is |D| + |G| - |D ∩ G|,
+      // which is what pycocotools' run-by-run walk adds up (that walk never
+      // ends on runs of different totals; this does).
+      const uni = inter === 0 ? 1 : crowd ? dtArea[d]! : dtArea[d]! + gArea - inter;
       o[d * n + g] = inter / uni;
     }
   }
+}
+
+/**
+ * Foreground pixels two RLEs share: their foreground intervals walked in
+ * order, as a merge of two sorted interval lists.
+ */
+export function rleIntersection(a: Uint32Array, b: Uint32Array): number {
+  const na = a.length;
+  const nb = b.length;
+  if (na < 2 || nb < 2) return 0;
+  // Current foreground interval [as, ae) of a (from counts ia, ia+1), and of b.
+  let as = a[0]!;
+  let ae = as + a[1]!;
+  let ia = 2;
+  let bs = b[0]!;
+  let be = bs + b[1]!;
+  let ib = 2;
+  let inter = 0;
+  for (;;) {
+    const lo = as > bs ? as : bs;
+    const hi = ae < be ? ae : be;
+    if (hi > lo) inter += hi - lo;
+    if (ae <= be) {
+      if (ia + 1 >= na) break;
+      as = ae + a[ia]!;
+      ae = as + a[ia + 1]!;
+      ia += 2;
+    } else {
+      if (ib + 1 >= nb) break;
+      bs = be + b[ib]!;
+      be = bs + b[ib + 1]!;
+      ib += 2;
+    }
+  }
+  return inter;
 }
 
 function boxesOf(rs: readonly Rle[]): Float64Array {

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { EvalInputError } from '../errors.js';
 import { rleDecode, rleFrPoly, rleFrString, rleMerge, rleToBbox, type Bbox, type Rle } from './rle.js';
-import { BytesRle, Summary, summarizeCountsBytes } from './rle-bytes.js';
+import { BytesRle, Summary, summarizeCountsBytes, type CountsArena } from './rle-bytes.js';
 import { Field, scanResults, type ScannedResults } from './results-scanner.js';
 import { checkBox, checkDataset, checkResultRle, checkRleTotal, isNum } from './validate.js';
 import type { CocoAnnotation, CocoCategory, CocoDataset, CocoImage, CocoResult, Polygon } from './types.js';
@@ -178,6 +178,16 @@ export class Coco {
     else if (typeof seg.counts === 'string') rle = rleFrString(seg.counts, seg.size[0], seg.size[1]);
     else rle = { h: seg.size[0], w: seg.size[1], counts: Uint32Array.from(seg.counts) };
     return rle;
+  }
+
+  /**
+   * annToRleOnce, but a mask read from a results file has its counts
+   * decoded into `arena` (valid until the arena is reset): evaluation needs
+   * each detection's runs only while it compares them.
+   */
+  annToRleIn(ann: CocoAnnotation, arena: CountsArena): Rle {
+    const seg = ann.segmentation;
+    return seg instanceof BytesRle && this.imgs.has(ann.image_id) ? arena.decode(seg) : this.annToRleOnce(ann);
   }
 
   /**

@@ -4,6 +4,7 @@ import type { Coco } from './coco.js';
 import { greedyMatch } from './match.js';
 import { Params, type IouType } from './params.js';
 import { bbIou, refineRleIou, rleToBbox } from './rle.js';
+import { CountsArena } from './rle-bytes.js';
 import type { CocoAnnotation } from './types.js';
 
 /** pycocotools' evaluateImg result for one (image, category, area range). */
@@ -99,6 +100,8 @@ function sortByScore(idx: Int32Array, lo: number, hi: number, score: Float64Arra
  */
 export class CocoEval {
   readonly params: Params;
+  /** Where a cell's detection masks are decoded while they are compared. */
+  private readonly arena = new CountsArena();
   stats: number[] = [];
   summaryText = '';
   eval?: Accumulated;
@@ -228,7 +231,8 @@ export class CocoEval {
     for (let d = 0; d < D; d++) db.set(this.cocoDt.maskBox(s.dts[dtOrder[d]!]!), d * 4);
     for (let g = 0; g < G; g++) gb.set(rleToBbox(gtRles[g]!), g * 4);
     const o = bbIou(db, gb, D, G, crowd);
-    refineRleIou(o, D, G, (d) => this.cocoDt.annToRleOnce(s.dts[dtOrder[d]!]!), (g) => gtRles[g]!, crowd);
+    this.arena.reset();
+    refineRleIou(o, D, G, (d) => this.cocoDt.annToRleIn(s.dts[dtOrder[d]!]!, this.arena), (g) => gtRles[g]!, crowd);
     return o;
   }
 

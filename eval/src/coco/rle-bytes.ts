@@ -173,23 +173,51 @@ export function summarizeCountsBytes(bytes: Uint8Array, start: number, end: numb
   return true;
 }
 
-let countsScratch = new Uint32Array(4096);
-
-/** Decode the counts in bytes[start..end), which must be well-formed (checked when the file was read). */
-export function rleFrCountsBytes(bytes: Uint8Array, start: number, end: number, h: number, w: number): Rle {
-  // A count takes at least one character, so the span's length bounds their number.
-  if (countsScratch.length < end - start) countsScratch = new Uint32Array(Math.max(end - start, countsScratch.length * 2));
-  const cnts = countsScratch;
+/**
+ * Decode the counts in bytes[start..end) — well-formed, as checked when the
+ * file was read — into out[at..]; returns how many. A count takes at least
+ * one character, so `out` needs room for end - start.
+ */
+export function decodeCountsBytes(bytes: Uint8Array, start: number, end: number, out: Uint32Array, at: number): number {
   let m = 0;
   let p = start;
   while (p < end) {
     if (!readDeltaAt(bytes, p, end)) throw new Error('counts bytes changed after validation');
     let x = delta;
-    if (m > 2) x += cnts[m - 2]!;
-    cnts[m++] = x >>> 0;
+    if (m > 2) x += out[at + m - 2]!;
+    out[at + m++] = x >>> 0;
     p = deltaEnd;
   }
-  return { h, w, counts: cnts.slice(0, m) };
+  return m;
+}
+
+/**
+ * Counts decoded for a moment: evaluation compares 10^4–10^5 detection
+ * masks, each within one (image, category) cell, so their runs go into one
+ * reused buffer instead of an allocation each.
+ */
+export class CountsArena {
+  private buf = new Uint32Array(1 << 16);
+  private used = 0;
+
+  /** Forget what was decoded (views handed out before must no longer be used). */
+  reset(): void {
+    this.used = 0;
+  }
+
+  /** Decode a file-backed mask here; its counts are a view into the arena. */
+  decode(rle: BytesRle): Rle {
+    const bound = rle.end - rle.start;
+    if (this.used + bound > this.buf.length) {
+      // Views already handed out keep the old buffer alive; nothing is copied.
+      this.buf = new Uint32Array(Math.max(bound, this.buf.length * 2));
+      this.used = 0;
+    }
+    const at = this.used;
+    const m = decodeCountsBytes(rle.bytes, rle.start, rle.end, this.buf, at);
+    this.used += m;
+    return { h: rle.h, w: rle.w, counts: this.buf.subarray(at, at + m) };
+  }
 }
 
 /** The counts as the string JSON.parse would have made (a backslash pair is one backslash). */
@@ -221,11 +249,11 @@ function ascii(bytes: Uint8Array, start: number, end: number): string {
  */
 export class BytesRle {
   constructor(
-    private readonly bytes: Uint8Array,
-    private readonly start: number,
-    private readonly end: number,
-    private readonly h: number,
-    private readonly w: number,
+    readonly bytes: Uint8Array,
+    readonly start: number,
+    readonly end: number,
+    readonly h: number,
+    readonly w: number,
   ) {}
 
   get size(): [number, number] {
@@ -237,7 +265,9 @@ export class BytesRle {
   }
 
   toRle(): Rle {
-    return rleFrCountsBytes(this.bytes, this.start, this.end, this.h, this.w);
+    const counts = new Uint32Array(this.end - this.start);
+    const m = decodeCountsBytes(this.bytes, this.start, this.end, counts, 0);
+    return { h: this.h, w: this.w, counts: counts.slice(0, m) };
   }
 
   toJSON(): { size: [number, number]; counts: string } {

@@ -309,6 +309,64 @@ function sortBoundaries(np: number, minCol: number, maxCol: number): Uint32Array
 }
 
 /**
+ * The column-boundary points of a polygon being rasterised, collected into
+ * the module's scratch arrays (a class, so its state lives in fields the
+ * compiler keeps close, not in closure contexts).
+ */
+class BoundaryPoints {
+  n = 0;
+  minCol: number;
+  maxCol = -1;
+  /** The previous dense point, for the step between edges. */
+  prevU = 0;
+  prevV = 0;
+  private first = true;
+
+  constructor(
+    private readonly h: number,
+    private readonly w: number,
+  ) {
+    this.minCol = w;
+  }
+
+  /**
+   * The boundary point of a step whose smaller upsampled x is `xPrime` and
+   * smaller upsampled y is `vMin`, kept if it falls on a pixel-centre column.
+   */
+  add(xPrime: number, vMin: number): void {
+    const h = this.h;
+    const xd = (xPrime + 0.5) / 5 - 0.5;
+    if (Math.floor(xd) !== xd || xd < 0 || xd > this.w - 1) return;
+    let yd = (vMin + 0.5) / 5 - 0.5;
+    if (yd < 0) yd = 0;
+    else if (yd > h) yd = h;
+    yd = Math.ceil(yd);
+    const n = this.n;
+    if (n >= boundaryScratch.length) {
+      const grown = new Uint32Array(boundaryScratch.length * 2);
+      grown.set(boundaryScratch);
+      boundaryScratch = grown;
+      const grownCols = new Int32Array(grown.length);
+      grownCols.set(columnScratch);
+      columnScratch = grownCols;
+    }
+    if (xd < this.minCol) this.minCol = xd;
+    if (xd > this.maxCol) this.maxCol = xd;
+    columnScratch[n] = xd;
+    boundaryScratch[n] = (xd * h + yd) >>> 0;
+    this.n = n + 1;
+  }
+
+  /** The next dense point in walk order: an x change from the previous one is a boundary step. */
+  step(u: number, v: number): void {
+    if (!this.first && u !== this.prevU) this.add(u < this.prevU ? u : u - 1, v < this.prevV ? v : this.prevV);
+    this.first = false;
+    this.prevU = u;
+    this.prevV = v;
+  }
+}
+
+/**
  * Rasterise a polygon [x0,y0,x1,y1,...] the way pycocotools does, to the
  * bit: vertices upsampled by 5 and rounded; each edge walked densely along
  * its major axis; every step where the upsampled x changes yields a column
@@ -319,47 +377,13 @@ function sortBoundaries(np: number, minCol: number, maxCol: number): Uint32Array
  */
 export function rleFrPoly(xy: ArrayLike<number>, h: number, w: number): Rle {
   const k = Math.floor(xy.length / 2);
-  const scale = 5;
-  let np = 0;
-  let minCol = w;
-  let maxCol = -1;
-  const add = (xPrime: number, vMin: number): void => {
-    const xd = (xPrime + 0.5) / scale - 0.5;
-    if (Math.floor(xd) !== xd || xd < 0 || xd > w - 1) return;
-    let yd = (vMin + 0.5) / scale - 0.5;
-    if (yd < 0) yd = 0;
-    else if (yd > h) yd = h;
-    yd = Math.ceil(yd);
-    if (np >= boundaryScratch.length) {
-      const grown = new Uint32Array(boundaryScratch.length * 2);
-      grown.set(boundaryScratch);
-      boundaryScratch = grown;
-      const grownCols = new Int32Array(grown.length);
-      grownCols.set(columnScratch);
-      columnScratch = grownCols;
-    }
-    if (xd < minCol) minCol = xd;
-    if (xd > maxCol) maxCol = xd;
-    columnScratch[np] = xd;
-    boundaryScratch[np++] = (xd * h + yd) >>> 0;
-  };
-  let first = true;
-  let prevU = 0;
-  let prevV = 0;
-  // Compare a dense point with the previous one (an x change is a boundary step).
-  const step = (u: number, v: number): void => {
-    if (!first && u !== prevU) add(u < prevU ? u : u - 1, v < prevV ? v : prevV);
-    first = false;
-    prevU = u;
-    prevV = v;
-  };
-  const vx = (j: number) => cInt(scale * xy[(j % k) * 2]! + 0.5);
-  const vy = (j: number) => cInt(scale * xy[(j % k) * 2 + 1]! + 0.5);
+  const pts = new BoundaryPoints(h, w);
   for (let j = 0; j < k; j++) {
-    let xs = vx(j);
-    let xe = vx(j + 1);
-    let ys = vy(j);
-    let ye = vy(j + 1);
+    const j1 = (j + 1) % k;
+    let xs = cInt(5 * xy[2 * j]! + 0.5);
+    let xe = cInt(5 * xy[2 * j1]! + 0.5);
+    let ys = cInt(5 * xy[2 * j + 1]! + 0.5);
+    let ye = cInt(5 * xy[2 * j1 + 1]! + 0.5);
     const dx = Math.abs(xe - xs);
     const dy = Math.abs(ys - ye);
     const flip = (dx >= dy && xs > xe) || (dx < dy && ys > ye);
@@ -372,34 +396,35 @@ export function rleFrPoly(xy: ArrayLike<number>, h: number, w: number): Rle {
       ye = t;
     }
     if (dx >= dy) {
-      // u = xs + t moves by one per step. dx = dy = 0 (a repeated vertex)
-      // makes s NaN, and C's (int)NaN is INT_MIN.
+      // u = xs + t moves by one per step; v(t) = (int)(ys + s*t + .5).
+      // dx = dy = 0 (a repeated vertex) makes s NaN, and C's (int)NaN is INT_MIN.
       const s = (ye - ys) / dx;
-      const V = (t: number) => (dx === 0 ? INT_MIN : cInt(ys + s * t + 0.5));
       const tFirst = flip ? dx : 0;
       const tLast = flip ? 0 : dx;
-      step(xs + tFirst, V(tFirst));
+      pts.step(xs + tFirst, dx === 0 ? INT_MIN : cInt(ys + s * tFirst + 0.5));
       // Within the edge, the step between t-1 and t has x' = xs + t - 1 (the
       // smaller u); only x' = 2 (mod 5) lands on a pixel-centre column.
       if (dx > 0) {
-        let t = 1 + ((((2 - (xs + 0)) % 5) + 5) % 5);
-        for (; t <= dx; t += 5) add(xs + t - 1, Math.min(V(t - 1), V(t)));
+        for (let t = 1 + ((((2 - xs) % 5) + 5) % 5); t <= dx; t += 5) {
+          const v0 = cInt(ys + s * (t - 1) + 0.5);
+          const v1 = cInt(ys + s * t + 0.5);
+          pts.add(xs + t - 1, v0 < v1 ? v0 : v1);
+        }
       }
-      prevU = xs + tLast;
-      prevV = V(tLast);
+      pts.prevU = xs + tLast;
+      pts.prevV = dx === 0 ? INT_MIN : cInt(ys + s * tLast + 0.5);
     } else {
-      // v = ys + t moves by one per step; u(t) is monotone in t and moves by
-      // at most one per step, so its changes are found by search instead of
-      // walking all dy steps. A change between t-1 and t yields x' = the
-      // smaller u and y' = ys + t - 1 whichever way the edge is walked; only
-      // x' = 2 (mod 5) can land on a pixel-centre column.
+      // v = ys + t moves by one per step; u(t) = (int)(xs + s*t + .5) is
+      // monotone in t and moves by at most one per step, so its changes are
+      // found by search instead of walking all dy steps. A change between
+      // t-1 and t yields x' = the smaller u and y' = ys + t - 1 whichever way
+      // the edge is walked; only x' = 2 (mod 5) can land on a pixel-centre column.
       const s = (xe - xs) / dy;
-      const U = (t: number) => cInt(xs + s * t + 0.5);
       const tFirst = flip ? dy : 0;
       const tLast = flip ? 0 : dy;
-      step(U(tFirst), ys + tFirst);
-      const u0 = U(0);
-      const u1 = U(dy);
+      pts.step(cInt(xs + s * tFirst + 0.5), ys + tFirst);
+      const u0 = cInt(xs + 0.5);
+      const u1 = cInt(xs + s * dy + 0.5);
       if (u0 !== u1) {
         const rising = u1 > u0;
         const lo = rising ? u0 : u1;
@@ -413,20 +438,21 @@ export function rleFrPoly(xy: ArrayLike<number>, h: number, w: number): Rle {
           if (!(t >= 1)) t = 1;
           else if (t > dy) t = dy;
           if (rising) {
-            while (t > 1 && U(t - 1) > xp) t--;
-            while (U(t) <= xp) t++;
+            while (t > 1 && cInt(xs + s * (t - 1) + 0.5) > xp) t--;
+            while (cInt(xs + s * t + 0.5) <= xp) t++;
           } else {
-            while (t > 1 && U(t - 1) <= xp) t--;
-            while (U(t) > xp) t++;
+            while (t > 1 && cInt(xs + s * (t - 1) + 0.5) <= xp) t--;
+            while (cInt(xs + s * t + 0.5) > xp) t++;
           }
-          add(xp, ys + t - 1);
+          pts.add(xp, ys + t - 1);
         }
       }
-      prevU = U(tLast);
-      prevV = ys + tLast;
+      pts.prevU = cInt(xs + s * tLast + 0.5);
+      pts.prevV = ys + tLast;
     }
   }
-  const a = sortBoundaries(np, minCol, maxCol);
+  const np = pts.n;
+  const a = sortBoundaries(np, pts.minCol, pts.maxCol);
   a[np] = (h * w) >>> 0;
   const n = np + 1;
   let p = 0;

@@ -13,43 +13,6 @@ import type { Rle } from './rle.js';
 
 const BACKSLASH = 92;
 
-/** The value `readDeltaAt` decoded last, and where it stopped (module slots keep the hot loop allocation-free). */
-let delta = 0;
-let deltaEnd = 0;
-
-/**
- * Decode the counts value (5 bits per character + 48, 0x20 = more follows,
- * 0x10 on the last = negative) starting at bytes[p], before `end`. Returns
- * false for a character outside '0'..'o', a backslash not escaped as two,
- * or a value cut off by the end.
- */
-function readDeltaAt(bytes: Uint8Array, p: number, end: number): boolean {
-  let x = 0;
-  let k = 0;
-  let c = 0;
-  do {
-    if (p >= end) return false;
-    const b = bytes[p++]!;
-    if (b === BACKSLASH) {
-      if (p >= end || bytes[p] !== BACKSLASH) return false;
-      p++;
-    }
-    c = b - 48;
-    if (c >>> 6) return false;
-    // Groups below bit 30 fit int32 bit operations; wider values (rare) use floats.
-    if (k < 6) x |= (c & 0x1f) << (5 * k);
-    else x += (c & 0x1f) * 2 ** (5 * k);
-    k++;
-  } while (c & 0x20);
-  if (c & 0x10) {
-    if (k <= 6) x |= -1 << (5 * k);
-    else x -= 2 ** (5 * k);
-  }
-  delta = x;
-  deltaEnd = p;
-  return true;
-}
-
 /** Where `summarizeCountsBytes` writes: total, area, then the box [x, y, w, h]. */
 export const enum Summary {
   Total,
@@ -179,14 +142,36 @@ export function summarizeCountsBytes(bytes: Uint8Array, start: number, end: numb
  * one character, so `out` needs room for end - start.
  */
 export function decodeCountsBytes(bytes: Uint8Array, start: number, end: number, out: Uint32Array, at: number): number {
+  let p = start | 0;
+  end |= 0;
   let m = 0;
-  let p = start;
   while (p < end) {
-    if (!readDeltaAt(bytes, p, end)) throw new Error('counts bytes changed after validation');
-    let x = delta;
+    let x: number;
+    const b0 = bytes[p++]!;
+    if (b0 >= 48 && b0 < 80) {
+      x = b0 - 48;
+      if (x & 0x10) x -= 32;
+    } else {
+      x = 0;
+      let k = 0;
+      let c = 0;
+      let b = b0;
+      for (;;) {
+        if (b === BACKSLASH) p++;
+        c = b - 48;
+        if (k < 6) x |= (c & 0x1f) << (5 * k);
+        else x += (c & 0x1f) * 2 ** (5 * k);
+        k++;
+        if (!(c & 0x20)) break;
+        b = bytes[p++]!;
+      }
+      if (c & 0x10) {
+        if (k <= 6) x |= -1 << (5 * k);
+        else x -= 2 ** (5 * k);
+      }
+    }
     if (m > 2) x += out[at + m - 2]!;
     out[at + m++] = x >>> 0;
-    p = deltaEnd;
   }
   return m;
 }

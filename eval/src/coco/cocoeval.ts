@@ -1,4 +1,5 @@
 import { EvalInputError } from '../errors.js';
+import { argsortDescending } from '../numeric/argsort.js';
 import { formatFixed, npMean } from '../numeric/numpy.js';
 import type { Coco } from './coco.js';
 import { greedyMatch } from './match.js';
@@ -503,15 +504,12 @@ export class CocoEval {
       const pendingCopies: number[] = [];
       // One stable sort by descending score (ties keep image order) serves
       // every maxDet: the stable order of a subset is the subset of the order.
-      const all = new Int32Array(Ntot);
       const rank = new Int32Array(Ntot);
       for (let ci = 0; ci < res.cellOffset.length; ci++) {
         const o = res.cellOffset[ci]!;
         for (let d = 0; d < res.cellCount[ci]!; d++) rank[o + d] = d;
       }
-      const order = Array.from({ length: Ntot }, (_, i) => i);
-      order.sort((x, y) => res.scores[y]! - res.scores[x]! || x - y);
-      all.set(order);
+      const all = argsortDescending(res.scores);
       let maxCellCount = 0;
       for (const n of res.cellCount) if (n > maxCellCount) maxCellCount = n;
       for (let m = 0; m < M; m++) {

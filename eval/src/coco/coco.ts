@@ -207,6 +207,17 @@ export class Coco {
     return box;
   }
 
+  /** maskBox written to out[at..at+4) (no array made for results, whose boxes were found while loading). */
+  maskBoxInto(ann: CocoAnnotation, out: Float64Array, at: number): void {
+    const loaded = this.loadedMaskBoxes;
+    const i = ann.id - 1;
+    if (loaded && this.dataset.annotations[i] === ann && loaded.known[i]) {
+      out.set(loaded.boxes.subarray(4 * i, 4 * i + 4), at);
+      return;
+    }
+    out.set(this.maskBox(ann), at);
+  }
+
   /** The annotation's mask, column-major (index x*h + y). */
   annToMask(ann: CocoAnnotation): Uint8Array {
     return rleDecode(this.annToRle(ann));

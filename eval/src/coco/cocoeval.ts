@@ -68,10 +68,13 @@ function column(anns: readonly CocoAnnotation[], field: (a: CocoAnnotation) => n
   return out;
 }
 
-/** Indices of `idx[lo..hi)` ordered by descending score, ties in input order (numpy's stable mergesort). */
-function sortByScore(idx: Int32Array, lo: number, hi: number, score: Float64Array): Int32Array {
-  const out = idx.slice(lo, hi);
-  const n = out.length;
+/**
+ * Indices of `idx[lo..hi)` ordered by descending score, ties in input order
+ * (numpy's stable mergesort), written to the start of `out` (which must hold hi - lo).
+ */
+function sortByScoreInto(idx: Int32Array, lo: number, hi: number, score: Float64Array, out: Int32Array): void {
+  const n = hi - lo;
+  for (let i = 0; i < n; i++) out[i] = idx[lo + i]!;
   if (n < 32) {
     for (let i = 1; i < n; i++) {
       const v = out[i]!;
@@ -83,11 +86,46 @@ function sortByScore(idx: Int32Array, lo: number, hi: number, score: Float64Arra
       }
       out[j + 1] = v;
     }
-    return out;
+    return;
   }
-  const arr = Array.from(out);
+  const arr = Array.from(out.subarray(0, n));
   arr.sort((a, b) => score[b]! - score[a]!);
-  return Int32Array.from(arr);
+  out.set(arr);
+}
+
+/** Buffers reused across the 10^4–10^5 cells of an evaluation, grown as needed (an allocation per cell is what evaluation time would go to). */
+class CellScratch {
+  order = new Int32Array(256);
+  ious = new Float64Array(1024);
+  dtBoxes = new Float64Array(1024);
+  gtBoxes = new Float64Array(256);
+  crowd = new Uint8Array(64);
+
+  /** The first n entries of `order`, grown if needed. */
+  orderOf(n: number): Int32Array {
+    if (this.order.length < n) this.order = new Int32Array(Math.max(n, this.order.length * 2));
+    return this.order;
+  }
+
+  iousOf(n: number): Float64Array {
+    if (this.ious.length < n) this.ious = new Float64Array(Math.max(n, this.ious.length * 2));
+    return this.ious.subarray(0, n);
+  }
+
+  dtBoxesOf(n: number): Float64Array {
+    if (this.dtBoxes.length < n) this.dtBoxes = new Float64Array(Math.max(n, this.dtBoxes.length * 2));
+    return this.dtBoxes;
+  }
+
+  gtBoxesOf(n: number): Float64Array {
+    if (this.gtBoxes.length < n) this.gtBoxes = new Float64Array(Math.max(n, this.gtBoxes.length * 2));
+    return this.gtBoxes;
+  }
+
+  crowdOf(n: number): Uint8Array {
+    if (this.crowd.length < n) this.crowd = new Uint8Array(Math.max(n, this.crowd.length * 2));
+    return this.crowd;
+  }
 }
 
 /**
@@ -103,6 +141,7 @@ export class CocoEval {
   readonly params: Params;
   /** Where a cell's detection masks are decoded while they are compared. */
   private readonly arena = new CountsArena();
+  private readonly scratch = new CellScratch();
   stats: number[] = [];
   summaryText = '';
   eval?: Accumulated;
@@ -184,15 +223,19 @@ export class CocoEval {
     return out;
   }
 
-  /** IoU matrix [D][G] of one cell: detections (sorted) against GT in file order. */
+  /**
+   * IoU matrix [D][G] of one cell: detections (sorted) against GT in file
+   * order. It lives in a reused buffer, valid until the next call.
+   */
   private cellIous(dtOrder: Int32Array, gtMembers: Int32Array): Float64Array {
     const s = this.state!;
     const D = dtOrder.length;
     const G = gtMembers.length;
     if (D === 0 || G === 0) return new Float64Array(0);
+    const o = this.scratch.iousOf(D * G);
     if (this.params.iouType === 'bbox') {
       // pycocotools' bbIou over the cell's rows of the precomputed box arrays.
-      const o = new Float64Array(D * G);
+      o.fill(0);
       for (let g = 0; g < G; g++) {
         const gi = gtMembers[g]! * 4;
         const G0 = s.gtBox[gi]!;
@@ -218,7 +261,7 @@ export class CocoEval {
       }
       return o;
     }
-    const crowd = new Uint8Array(G);
+    const crowd = this.scratch.crowdOf(G);
     for (let g = 0; g < G; g++) crowd[g] = s.gtCrowd[gtMembers[g]!]!;
     // Mask IoU as pycocotools' rleIou: box overlap of the masks' tight boxes
     // first, then run-by-run comparison where the boxes overlap — decoding
@@ -226,12 +269,12 @@ export class CocoEval {
     // Each mask is needed in this one cell only, so none is cached: GT masks
     // are decoded here (their boxes need the runs anyway), detections'
     // boxes were found when the results were loaded.
-    const db = new Float64Array(D * 4);
-    const gb = new Float64Array(G * 4);
+    const db = this.scratch.dtBoxesOf(D * 4);
+    const gb = this.scratch.gtBoxesOf(G * 4);
     const gtRles = Array.from(gtMembers, (g) => this.cocoGt.annToRleOnce(s.gts[g]!));
-    for (let d = 0; d < D; d++) db.set(this.cocoDt.maskBox(s.dts[dtOrder[d]!]!), d * 4);
+    for (let d = 0; d < D; d++) this.cocoDt.maskBoxInto(s.dts[dtOrder[d]!]!, db, d * 4);
     for (let g = 0; g < G; g++) gb.set(rleToBbox(gtRles[g]!), g * 4);
-    const o = bbIou(db, gb, D, G, crowd);
+    bbIou(db, gb, D, G, crowd, o);
     this.arena.reset();
     refineRleIou(o, D, G, (d) => this.cocoDt.annToRleIn(s.dts[dtOrder[d]!]!, this.arena), (g) => gtRles[g]!, crowd);
     return o;
@@ -241,8 +284,11 @@ export class CocoEval {
   private cell(c: number): { dtOrder: Int32Array; gtMembers: Int32Array } {
     const s = this.state!;
     const maxDet = s.maxDets[s.maxDets.length - 1]!;
-    const sorted = sortByScore(s.dtB.idx, s.dtB.start[c]!, s.dtB.start[c + 1]!, s.dtScore);
-    return { dtOrder: sorted.length > maxDet ? sorted.subarray(0, maxDet) : sorted, gtMembers: s.gtB.idx.subarray(s.gtB.start[c]!, s.gtB.start[c + 1]!) };
+    const lo = s.dtB.start[c]!;
+    const hi = s.dtB.start[c + 1]!;
+    const order = this.scratch.orderOf(hi - lo);
+    sortByScoreInto(s.dtB.idx, lo, hi, s.dtScore, order);
+    return { dtOrder: order.subarray(0, Math.min(hi - lo, maxDet)), gtMembers: s.gtB.idx.subarray(s.gtB.start[c]!, s.gtB.start[c + 1]!) };
   }
 
   /** Run per-image evaluation for every (category, area range, image). */

@@ -145,7 +145,7 @@ export function rleMerge(rs: readonly Rle[], intersect: boolean): Rle {
  * IoU of boxes [x,y,w,h], no +1. Returns an m x n matrix (row d, column g)
  * in a flat array. For crowd GT the union is the detection's area.
  */
-export function bbIou(dt: ArrayLike<number>, gt: ArrayLike<number>, m: number, n: number, iscrowd: ArrayLike<number> | null, out = new Float64Array(m * n)): Float64Array {
+export function bbIou(dt: ArrayLike<number>, gt: ArrayLike<number>, m: number, n: number, iscrowd: ArrayLike<number> | null, out: Float64Array = new Float64Array(m * n)): Float64Array {
   for (let g = 0; g < n; g++) {
     const G0 = gt[g * 4]!;
     const G1 = gt[g * 4 + 1]!;
@@ -185,6 +185,10 @@ export function rleIou(dt: readonly Rle[], gt: readonly Rle[], iscrowd: ArrayLik
   return o;
 }
 
+/** Reused by refineRleIou, which runs once per (image, category) cell. */
+const refineScratch: (Rle | undefined)[] = [];
+let refineAreas = new Float64Array(256);
+
 /**
  * Turn a box-IoU matrix of masks' tight boxes into the mask IoU matrix, in
  * place: only pairs whose boxes overlap are compared run by run, and only
@@ -192,8 +196,11 @@ export function rleIou(dt: readonly Rle[], gt: readonly Rle[], iscrowd: ArrayLik
  */
 export function refineRleIou(o: Float64Array, m: number, n: number, dtAt: (d: number) => Rle, gtAt: (g: number) => Rle, iscrowd: ArrayLike<number> | null): void {
   // Each mask is requested (and its area counted) at most once.
-  const dts: (Rle | undefined)[] = new Array(m);
-  const dtArea = new Float64Array(m);
+  const dts = refineScratch;
+  dts.length = 0;
+  dts.length = m;
+  if (refineAreas.length < m) refineAreas = new Float64Array(Math.max(m, refineAreas.length * 2));
+  const dtArea = refineAreas;
   for (let g = 0; g < n; g++) {
     const crowd = iscrowd !== null && iscrowd[g] ? true : false;
     let G: Rle | undefined;

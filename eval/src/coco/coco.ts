@@ -1,7 +1,8 @@
-import { readFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
 import { EvalInputError } from '../errors.js';
 import { rleDecode, rleFrPoly, rleFrString, rleMerge, rleToBbox, type Bbox, type Rle } from './rle.js';
-import { BytesRle, Summary, summarizeCountsBytes, type CountsArena } from './rle-bytes.js';
+import { SPAN, SummaryHelper, summarizeSerially } from './parallel-summaries.js';
+import { BytesRle, Summary, type CountsArena } from './rle-bytes.js';
 import { Field, scanResults, type ScannedResults } from './results-scanner.js';
 import { checkBox, checkDataset, checkResultRle, checkRleTotal, isNum } from './validate.js';
 import type { CocoAnnotation, CocoCategory, CocoDataset, CocoImage, CocoResult, Polygon } from './types.js';
@@ -15,19 +16,53 @@ export interface AnnFilter {
   iscrowd?: boolean;
 }
 
-/** Read a file's bytes, naming the file in the error. */
-function readBytes(path: string): Buffer {
+/** Results files from this size on are worth a helper thread (about 20,000 masks). */
+const PARALLEL_BYTES = 6 << 20;
+
+export interface LoadResOptions {
+  /** 1: summarise masks on this thread only. By default a large mask results file also uses one worker thread. */
+  threads?: 1 | 2;
+}
+
+/**
+ * Read a file's bytes, naming the file in the error; into shared memory
+ * when a worker may read them too.
+ */
+function readBytes(path: string, shared = false): Uint8Array {
   try {
-    return readFileSync(path);
+    if (!shared) {
+      const b = readFileSync(path);
+      // A plain Uint8Array view: the hot loops then see one array type only.
+      return new Uint8Array(b.buffer, b.byteOffset, b.length);
+    }
+    const fd = openSync(path, 'r');
+    try {
+      const size = fstatSync(fd).size;
+      const bytes = new Uint8Array(new SharedArrayBuffer(size));
+      let at = 0;
+      while (at < size) {
+        const got = readSync(fd, bytes, at, size - at, at);
+        if (got === 0) throw Object.assign(new Error('file shrank while being read'), { code: 'ESHORT' });
+        at += got;
+      }
+      return bytes;
+    } finally {
+      closeSync(fd);
+    }
   } catch (err) {
     throw new EvalInputError(`cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, path);
   }
 }
 
+/** Whether a results file looks like masks (its first entry has counts) — only then is a helper thread started. */
+function mentionsCounts(bytes: Uint8Array): boolean {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, Math.min(bytes.length, 4096)).includes('"counts"');
+}
+
 /** Parse UTF-8 JSON bytes, naming the file in the error. */
-function parseJson(bytes: Buffer, path: string): unknown {
+function parseJson(bytes: Uint8Array, path: string): unknown {
   try {
-    return JSON.parse(bytes.toString('utf8'));
+    return JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString('utf8'));
   } catch (err) {
     throw new EvalInputError(`invalid JSON (${(err as Error).message})`, path);
   }
@@ -276,56 +311,71 @@ export class Coco {
    * null when an entry needs the general path — which then also words the
    * error, so both paths fail alike.
    */
-  private loadScannedResults(sc: ScannedResults, bytes: Uint8Array, file: string): Coco | null {
+  private loadScannedResults(sc: ScannedResults, bytes: Uint8Array, file: string, helper: SummaryHelper | null): Coco | null {
     const n = sc.length;
     const f = sc.data;
     const S = Field.Stride;
     // As loadRes: the first result's keys pick the branch (the scanner only accepts a 4-number bbox).
     const isBbox = f[Field.HasBbox] === 1;
-    const anns: CocoAnnotation[] = new Array(n);
-    const boxes = new Float64Array(4 * n);
-    const known = new Uint8Array(n);
-    const summary = new Float64Array(Summary.Length);
-    let unknownCats = 0;
-    for (let i = 0; i < n; i++) {
+    // The masks to summarise, as spans into the bytes (shared with the helper thread when there is one).
+    const masks: number[] = [];
+    for (let i = 0; i < n; i++) if (f[i * S + Field.HasSegm]) masks.push(i);
+    if (!isBbox && masks.length !== n) return null;
+    const m = masks.length;
+    const spans = new Float64Array(helper ? new SharedArrayBuffer(8 * SPAN * m) : new ArrayBuffer(8 * SPAN * m));
+    masks.forEach((i, k) => {
       const o = i * S;
-      const ann = this.resultAnnotation(i, f[o + Field.ImageId], f[o + Field.CategoryId], f[o + Field.Score], file);
-      if (!this.cats.has(ann.category_id)) unknownCats++;
-      const hasBox = f[o + Field.HasBbox] === 1;
-      const hasSegm = f[o + Field.HasSegm] === 1;
-      const h = f[o + Field.Height]!;
-      const w = f[o + Field.Width]!;
-      const start = f[o + Field.CountsStart]!;
-      const end = f[o + Field.CountsEnd]!;
-      if (isBbox) {
-        if (!hasBox) return null;
-        const bb = checkBox(Array.from(f.subarray(o + Field.Bbox, o + Field.Bbox + 4)), file, i);
-        ann.bbox = bb;
-        ann.area = bb[2]! * bb[3]!;
-        if (hasSegm) {
-          // Not checked against the image size: loadRes does not check a box result's mask.
-          if (!summarizeCountsBytes(bytes, start, end, h, w, summary)) return null;
-          boxes.set(summary.subarray(Summary.Box, Summary.Box + 4), 4 * i);
-          known[i] = 1;
-          ann.segmentation = new BytesRle(bytes, start, end, h, w);
+      spans[SPAN * k] = f[o + Field.Height]!;
+      spans[SPAN * k + 1] = f[o + Field.Width]!;
+      spans[SPAN * k + 2] = f[o + Field.CountsStart]!;
+      spans[SPAN * k + 3] = f[o + Field.CountsEnd]!;
+    });
+    // The helper summarises while this thread makes the annotations.
+    const job = helper ? helper.start(bytes, spans, m) : summarizeSerially(bytes, spans, m);
+    const anns: CocoAnnotation[] = new Array(n);
+    let unknownCats = 0;
+    try {
+      for (let i = 0; i < n; i++) {
+        const o = i * S;
+        const ann = this.resultAnnotation(i, f[o + Field.ImageId], f[o + Field.CategoryId], f[o + Field.Score], file);
+        if (!this.cats.has(ann.category_id)) unknownCats++;
+        if (isBbox) {
+          if (!f[o + Field.HasBbox]) return null;
+          const bb = checkBox(Array.from(f.subarray(o + Field.Bbox, o + Field.Bbox + 4)), file, i);
+          ann.bbox = bb;
+          ann.area = bb[2]! * bb[3]!;
         }
-      } else {
-        if (!hasSegm) return null;
-        if (!summarizeCountsBytes(bytes, start, end, h, w, summary)) return null;
-        checkRleTotal(summary[Summary.Total]!, h, w, file, i);
-        const maskBox: Bbox = [summary[Summary.Box]!, summary[Summary.Box + 1]!, summary[Summary.Box + 2]!, summary[Summary.Box + 3]!];
+        if (f[o + Field.HasSegm]) ann.segmentation = new BytesRle(bytes, f[o + Field.CountsStart]!, f[o + Field.CountsEnd]!, f[o + Field.Height]!, f[o + Field.Width]!);
+        anns[i] = ann;
+      }
+      job.finish();
+      const { out, ok } = job;
+      const boxes = new Float64Array(4 * n);
+      const known = new Uint8Array(n);
+      for (let k = 0; k < m; k++) {
+        if (!ok[k]) return null;
+        const i = masks[k]!;
+        const ann = anns[i]!;
+        const s = Summary.Length * k;
+        const maskBox: Bbox = [out[s + Summary.Box]!, out[s + Summary.Box + 1]!, out[s + Summary.Box + 2]!, out[s + Summary.Box + 3]!];
         boxes.set(maskBox, 4 * i);
         known[i] = 1;
-        ann.area = summary[Summary.Area]!;
+        // A box result's mask is not checked against its size: loadRes does not check it.
+        if (isBbox) continue;
+        const o = i * S;
+        checkRleTotal(out[s + Summary.Total]!, f[o + Field.Height]!, f[o + Field.Width]!, file, i);
+        ann.area = out[s + Summary.Area]!;
         // Checked after the mask, as loadRes checks it.
-        ann.bbox = hasBox ? checkBox(Array.from(f.subarray(o + Field.Bbox, o + Field.Bbox + 4)), file, i) : maskBox;
-        ann.segmentation = new BytesRle(bytes, start, end, h, w);
+        ann.bbox = f[o + Field.HasBbox] ? checkBox(Array.from(f.subarray(o + Field.Bbox, o + Field.Bbox + 4)), file, i) : maskBox;
       }
-      anns[i] = ann;
+      const res = this.resultsCoco(anns, file, unknownCats);
+      res.loadedMaskBoxes = { boxes, known };
+      return res;
+    } catch (err) {
+      // The general path reports it — and whichever error comes first there.
+      if (err instanceof EvalInputError) return null;
+      throw err;
     }
-    const res = this.resultsCoco(anns, file, unknownCats);
-    res.loadedMaskBoxes = { boxes, known };
-    return res;
   }
 
   /** A result's annotation as loadRes makes it (id i + 1, iscrowd 0), its ids and score checked. */
@@ -353,11 +403,16 @@ export class Coco {
    * from its bytes (several times faster for mask results); any other is
    * parsed with JSON.parse. Both give the same annotations and errors.
    */
-  loadResFile(path: string): Coco {
-    const file = readBytes(path);
-    // A plain Uint8Array view: the hot loops then see one array type only.
-    const bytes = new Uint8Array(file.buffer, file.byteOffset, file.length);
-    const scanned = scanResults(bytes);
-    return (scanned && this.loadScannedResults(scanned, bytes, path)) ?? this.loadRes(parseJson(file, path), path);
+  loadResFile(path: string, options: LoadResOptions = {}): Coco {
+    // Large mask results are summarised by this thread and a helper thread
+    // (started first, so it is ready when the file has been scanned).
+    const bytes = readBytes(path, options.threads !== 1);
+    const helper = options.threads !== 1 && bytes.length >= PARALLEL_BYTES && mentionsCounts(bytes) ? new SummaryHelper() : null;
+    try {
+      const scanned = scanResults(bytes);
+      return (scanned && this.loadScannedResults(scanned, bytes, path, helper)) ?? this.loadRes(parseJson(bytes, path), path);
+    } finally {
+      helper?.close();
+    }
   }
 }

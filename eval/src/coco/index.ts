@@ -1,4 +1,4 @@
-export { Coco, readJson, type AnnFilter } from './coco.js';
+export { Coco, readJson, type AnnFilter, type LoadResOptions } from './coco.js';
 export { CocoEval, type EvalImg, type Accumulated } from './cocoeval.js';
 export { Params, type IouType } from './params.js';
 export * as mask from './mask.js';

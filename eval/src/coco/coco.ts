@@ -20,7 +20,11 @@ export interface AnnFilter {
 const PARALLEL_BYTES = 6 << 20;
 
 export interface LoadResOptions {
-  /** 1: summarise masks on this thread only. By default a large mask results file also uses one worker thread. */
+  /**
+   * Threads that summarise the masks: 1 = this thread only; 2 = this one and
+   * a worker thread. By default a worker helps only with files of 6 MiB or
+   * more (about 20,000 masks), where it pays for its start.
+   */
   threads?: 1 | 2;
 }
 
@@ -407,7 +411,8 @@ export class Coco {
     // Large mask results are summarised by this thread and a helper thread
     // (started first, so it is ready when the file has been scanned).
     const bytes = readBytes(path, options.threads !== 1);
-    const helper = options.threads !== 1 && bytes.length >= PARALLEL_BYTES && mentionsCounts(bytes) ? new SummaryHelper() : null;
+    const wanted = options.threads === 2 || (options.threads === undefined && bytes.length >= PARALLEL_BYTES);
+    const helper = wanted && mentionsCounts(bytes) ? new SummaryHelper() : null;
     try {
       const scanned = scanResults(bytes);
       return (scanned && this.loadScannedResults(scanned, bytes, path, helper)) ?? this.loadRes(parseJson(bytes, path), path);

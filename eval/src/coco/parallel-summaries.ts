@@ -56,7 +56,9 @@ function summarizeRange(
 ): void {
   const one = new Float64Array(6); // Summary.Length
   for (let i = from; i < to; i++) {
-    ok[i] = summarize(bytes, spans[4 * i + 2]!, spans[4 * i + 3]!, spans[4 * i]!, spans[4 * i + 1]!, one) ? 1 : 0;
+    const good = summarize(bytes, spans[4 * i + 2]!, spans[4 * i + 3]!, spans[4 * i]!, spans[4 * i + 1]!, one);
+    ok[i] = good ? 1 : 0;
+    if (!good) one.fill(0);
     out.set(one, 6 * i);
   }
 }

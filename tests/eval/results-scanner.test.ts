@@ -1,0 +1,163 @@
+import { describe, expect, it } from 'vitest';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Coco, CocoEval, type CocoAnnotation } from '../../eval/src/index.js';
+import { Field, scanResults } from '../../eval/src/coco/results-scanner.js';
+import { SPAN, SummaryHelper, summarizeSerially } from '../../eval/src/coco/parallel-summaries.js';
+import { fixture } from '../helpers/fixtures.js';
+import { Rng } from '../../src/engine/random.js';
+
+const GT = fixture('coco-eval', 'dev-medium', 'gt.json');
+const gt = Coco.fromFile(GT);
+const dir = mkdtempSync(join(tmpdir(), 'densekit-scan-'));
+let files = 0;
+
+function write(text: string): string {
+  const p = join(dir, `r${files++}.json`);
+  writeFileSync(p, text);
+  return p;
+}
+
+function bytes(text: string): Uint8Array {
+  return new TextEncoder().encode(text);
+}
+
+/** What a results Coco holds, comparable across the two paths (a file-backed mask reads as its JSON object). */
+function contents(c: Coco): unknown {
+  return {
+    anns: JSON.parse(JSON.stringify(c.dataset.annotations)) as CocoAnnotation[],
+    maskBoxes: c.dataset.annotations.map((a) => (a.segmentation === undefined ? null : c.maskBox(a))),
+    unknown: c.unknownCategoryResults,
+  };
+}
+
+/** loadResFile (bytes when it can) must equal loadRes of JSON.parse — values or error. */
+function expectSameAsGeneral(text: string, threads: 1 | 2 = 1): void {
+  const path = write(text);
+  let general: unknown;
+  try {
+    general = contents(gt.loadRes(JSON.parse(text), path));
+  } catch (err) {
+    expect(() => gt.loadResFile(path, { threads })).toThrow((err as Error).message);
+    return;
+  }
+  expect(contents(gt.loadResFile(path, { threads }))).toEqual(general);
+}
+
+const segmText = readFileSync(fixture('coco-eval', 'dev-medium', 'dets_segm.json'), 'utf8');
+const bboxText = readFileSync(fixture('coco-eval', 'dev-medium', 'dets_bbox.json'), 'utf8');
+const segm = JSON.parse(segmText) as Record<string, unknown>[];
+
+describe('results read from bytes', () => {
+  it('read the fixture files as the general path does (mask and box results)', () => {
+    expect(scanResults(bytes(segmText))).not.toBeNull();
+    expect(scanResults(bytes(bboxText))).not.toBeNull();
+    expectSameAsGeneral(segmText);
+    expectSameAsGeneral(bboxText);
+  });
+
+  it('read any layout: whitespace, key order, size after counts, mask results that also carry a box', () => {
+    const shuffled = segm.map((r, i) => {
+      const seg = r.segmentation as { size: number[]; counts: string };
+      const s = i % 2 ? { counts: seg.counts, size: seg.size } : seg;
+      return i % 3 ? { score: r.score, segmentation: s, category_id: r.category_id, image_id: r.image_id } : { ...r, segmentation: s };
+    });
+    for (const text of [JSON.stringify(shuffled, null, 2), JSON.stringify(shuffled).replace(/,/g, ' ,\t').replace(/:/g, '\r\n: ')]) {
+      expect(scanResults(bytes(text))).not.toBeNull();
+      expectSameAsGeneral(text);
+    }
+    const withBoxes = JSON.parse(bboxText) as Record<string, unknown>[];
+    const both = segm.slice(0, 50).map((r, i) => ({ ...r, bbox: withBoxes[i]!.bbox }));
+    expectSameAsGeneral(JSON.stringify(both));
+    // With the box listed first it is a box result (pycocotools decides by the first entry's keys).
+    expectSameAsGeneral(JSON.stringify(both.map((r, i) => (i === 0 ? { bbox: r.bbox, ...r } : r))));
+  });
+
+  it('parse numbers to the doubles JSON.parse gives', () => {
+    const rng = new Rng(4);
+    const texts = ['0', '-0', '1', '5.0', '0.1', '0.30000000000000004', '1e2', '1E+2', '-2.5e-3', '123456789012345678', '0.1234567890123456789', '1e-400', '4.9e-324', '1.7976931348623157e308', '9007199254740993', '1e22', '1e23', '0.000001', '1234.5678e-10'];
+    for (let i = 0; i < 500; i++) texts.push(JSON.stringify((rng.uniform() - 0.5) * 10 ** (rng.int(40) - 20)));
+    for (let i = 0; i < 200; i++) texts.push(String(Math.round(rng.uniform() * 1e6) / 1e3));
+    const text = `[${texts.map((t) => `{"image_id":1,"category_id":1,"score":${t},"bbox":[${t},0,1,1]}`).join(',')}]`;
+    const sc = scanResults(bytes(text))!;
+    expect(sc.length).toBe(texts.length);
+    texts.forEach((t, i) => {
+      expect(Object.is(sc.data[i * Field.Stride + Field.Score], JSON.parse(t)), `${t}`).toBe(true);
+      expect(Object.is(sc.data[i * Field.Stride + Field.Bbox], JSON.parse(t)), `${t}`).toBe(true);
+    });
+  });
+
+  it('give up on what they do not fully understand, and the general path decides', () => {
+    const one = (r: string) => `[${r}]`;
+    const seg = '{"size":[640,480],"counts":"PPa8"}';
+    const unusual = [
+      one(`{"image_id":1005,"category_id":1,"score":1,"segmentation":${seg},"id":7}`), // another key
+      one(`{"image_id":1005,"image_id":1005,"category_id":1,"score":1,"segmentation":${seg}}`), // a duplicate key
+      one(`{"image_id":"1005","category_id":1,"score":1,"segmentation":${seg}}`), // a string id
+      one('{"image_id":1005,"category_id":1,"score":1,"segmentation":[[1,2,3,4,5,6]]}'), // polygons
+      one('{"image_id":1005,"category_id":1,"score":1,"bbox":[]}'), // an empty box
+      one('{"image_id":1005,"category_id":1,"score":01,"bbox":[0,0,1,1]}'), // not JSON
+      one('{"image_id":1005,"category_id":1,"score":1,"bbox":[0,0,1,1],}'),
+      '\ufeff' + one('{"image_id":1005,"category_id":1,"score":1,"bbox":[0,0,1,1]}'), // a byte-order mark
+      '[]',
+      '{"annotations":[]}',
+    ];
+    for (const text of unusual) {
+      expect(scanResults(bytes(text)), text).toBeNull();
+      expectSameAsGeneral(text);
+    }
+    // Counts are checked when decoded: an escape other than a backslash pair sends the file to the general path too.
+    expectSameAsGeneral(one('{"image_id":1005,"category_id":1,"score":1,"segmentation":{"size":[640,480],"counts":"PP\\u0061"}}'));
+    expectSameAsGeneral(one('{"image_id":1005,"category_id":1,"score":1,"segmentation":{"size":[640,480],"counts":"PP\\\\"}}'));
+  });
+
+  it('report bad entries exactly as the general path does', () => {
+    const base = segm.slice(0, 5);
+    const cases = [
+      base.map((r, i) => (i === 3 ? { ...r, image_id: 99999 } : r)),
+      base.map((r, i) => (i === 2 ? { ...r, segmentation: { size: [3, 3], counts: '52' } } : r)),
+      base.map((r, i) => (i === 1 ? { ...r, segmentation: { size: [640, 480], counts: 'ab\u0007' } } : r)),
+      base.map((r, i) => (i === 4 ? { ...r, score: 1e999 } : r)),
+      base.map((r, i) => (i === 0 ? { ...r, bbox: [0, 0, 1e400, 1] } : r)),
+    ];
+    for (const c of cases) expectSameAsGeneral(JSON.stringify(c).replace('1e+999', '1e999'));
+  });
+
+  it('evaluate the same with a worker thread summarising the masks', () => {
+    expectSameAsGeneral(segmText, 2);
+    const a = gt.loadResFile(write(segmText), { threads: 2 });
+    const E = new CocoEval(gt, a, 'segm');
+    E.evaluate();
+    E.accumulate();
+    const B = new CocoEval(gt, gt.loadRes(segm), 'segm');
+    B.evaluate();
+    B.accumulate();
+    expect(E.summarize()).toEqual(B.summarize());
+  });
+
+  it('summarise alike on one thread and two, over many chunks, malformed masks included', () => {
+    const text = JSON.stringify(Array.from({ length: 4 }, () => segm).flat().map((r, i) => (i % 397 === 5 ? { ...r, segmentation: { size: [2, 2], counts: 'o' } } : r)));
+    const b = new Uint8Array(new SharedArrayBuffer(text.length));
+    b.set(bytes(text));
+    const sc = scanResults(b)!;
+    const n = sc.length;
+    const spans = new Float64Array(new SharedArrayBuffer(8 * SPAN * n));
+    for (let i = 0; i < n; i++) {
+      const o = i * Field.Stride;
+      spans.set([sc.data[o + Field.Height]!, sc.data[o + Field.Width]!, sc.data[o + Field.CountsStart]!, sc.data[o + Field.CountsEnd]!], SPAN * i);
+    }
+    const serial = summarizeSerially(b, spans, n);
+    serial.finish();
+    const helper = new SummaryHelper();
+    try {
+      const job = helper.start(b, spans, n);
+      job.finish();
+      expect(Array.from(job.ok)).toEqual(Array.from(serial.ok));
+      expect(Array.from(job.out)).toEqual(Array.from(serial.out));
+      expect(Array.from(serial.ok).filter((x) => x === 0).length).toBeGreaterThan(3);
+    } finally {
+      helper.close();
+    }
+  });
+});

@@ -361,8 +361,15 @@ export class Coco {
         const i = masks[k]!;
         const ann = anns[i]!;
         const s = Summary.Length * k;
-        const maskBox: Bbox = [out[s + Summary.Box]!, out[s + Summary.Box + 1]!, out[s + Summary.Box + 2]!, out[s + Summary.Box + 3]!];
-        boxes.set(maskBox, 4 * i);
+        const x = out[s + Summary.Box]!;
+        const y = out[s + Summary.Box + 1]!;
+        const bw = out[s + Summary.Box + 2]!;
+        const bh = out[s + Summary.Box + 3]!;
+        // Element by element: TypedArray.set from an array is a slow builtin call.
+        boxes[4 * i] = x;
+        boxes[4 * i + 1] = y;
+        boxes[4 * i + 2] = bw;
+        boxes[4 * i + 3] = bh;
         known[i] = 1;
         // A box result's mask is not checked against its size: loadRes does not check it.
         if (isBbox) continue;
@@ -370,7 +377,7 @@ export class Coco {
         checkRleTotal(out[s + Summary.Total]!, f[o + Field.Height]!, f[o + Field.Width]!, file, i);
         ann.area = out[s + Summary.Area]!;
         // Checked after the mask, as loadRes checks it.
-        ann.bbox = f[o + Field.HasBbox] ? checkBox(Array.from(f.subarray(o + Field.Bbox, o + Field.Bbox + 4)), file, i) : maskBox;
+        ann.bbox = f[o + Field.HasBbox] ? checkBox(Array.from(f.subarray(o + Field.Bbox, o + Field.Bbox + 4)), file, i) : [x, y, bw, bh];
       }
       const res = this.resultsCoco(anns, file, unknownCats);
       res.loadedMaskBoxes = { boxes, known };

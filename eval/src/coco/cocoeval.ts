@@ -93,6 +93,8 @@ function sortByScoreInto(idx: Int32Array, lo: number, hi: number, score: Float64
   out.set(arr);
 }
 
+const NO_IOUS = new Float64Array(0);
+
 /** Buffers reused across the 10^4–10^5 cells of an evaluation, grown as needed (an allocation per cell is what evaluation time would go to). */
 class CellScratch {
   order = new Int32Array(256);
@@ -231,7 +233,7 @@ export class CocoEval {
     const s = this.state!;
     const D = dtOrder.length;
     const G = gtMembers.length;
-    if (D === 0 || G === 0) return new Float64Array(0);
+    if (D === 0 || G === 0) return NO_IOUS;
     const o = this.scratch.iousOf(D * G);
     if (this.params.iouType === 'bbox') {
       // pycocotools' bbIou over the cell's rows of the precomputed box arrays.
@@ -334,6 +336,8 @@ export class CocoEval {
     const gtId = column(gts, (g) => g.id);
     const dtArea = column(dts, (d) => d.area);
     const dtId = column(dts, (d) => d.id);
+    const areaLo = Float64Array.from(s.areaRng, (r) => r[0]);
+    const areaHi = Float64Array.from(s.areaRng, (r) => r[1]);
     // Scratch buffers, grown as needed.
     let cap = 0;
     let dtm = new Float64Array(0);
@@ -378,6 +382,21 @@ export class CocoEval {
         res.cellOffset[ci] = off;
         res.cellCount[ci] = D;
         for (let d = 0; d < D; d++) res.scores[off + d] = dtScore[dtOrder[d]!]!;
+        if (G === 0) {
+          // Nothing to match: no detection is a true positive (tp stays 0), and
+          // those outside an area range are ignored there.
+          for (let a = 0; a < A; a++) {
+            const lo = areaLo[a]!;
+            const hi = areaHi[a]!;
+            const igA = res.ig[a]!;
+            for (let d = 0; d < D; d++) {
+              const da = dtArea[dtOrder[d]!]!;
+              if (da < lo || da > hi) for (let t = 0; t < T; t++) igA[t * N + off + d] = 1;
+            }
+          }
+          off += D;
+          continue;
+        }
         const ious = this.cellIous(dtOrder, gtMembers);
         if (T * D > cap) {
           cap = T * D * 2;
@@ -392,24 +411,11 @@ export class CocoEval {
           crowd = new Uint8Array(gCap);
           ids = new Float64Array(gCap);
         }
-        if (G === 0) {
-          // Nothing to match: no detection is a true positive (tp stays 0), and
-          // those outside an area range are ignored there.
-          for (let a = 0; a < A; a++) {
-            const [lo, hi] = s.areaRng[a]!;
-            const igA = res.ig[a]!;
-            for (let d = 0; d < D; d++) {
-              const da = dtArea[dtOrder[d]!]!;
-              if (da < lo || da > hi) for (let t = 0; t < T; t++) igA[t * N + off + d] = 1;
-            }
-          }
-          off += D;
-          continue;
-        }
         if (D > dIds.length) dIds = new Float64Array(D * 2);
         for (let d = 0; d < D; d++) dIds[d] = dtId[dtOrder[d]!]!;
         for (let a = 0; a < A; a++) {
-          const [lo, hi] = s.areaRng[a]!;
+          const lo = areaLo[a]!;
+          const hi = areaHi[a]!;
           // GT order: non-ignored first, stable.
           let q = 0;
           for (let pass = 0; pass < 2; pass++) {

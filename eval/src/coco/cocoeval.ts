@@ -131,6 +131,119 @@ class CellScratch {
 }
 
 /**
+ * accumulate() for one category k: its precision, recall and scores entries
+ * (C order [T][R][K][A][M] and [T][K][A][M]) from the per-detection flags
+ * evaluate() left.
+ */
+function accumulateCategory(
+  res: CategoryResult,
+  k: number,
+  [T, R, K, A, M]: [number, number, number, number, number],
+  recThrs: readonly number[],
+  maxDets: readonly number[],
+  precision: Float64Array,
+  recall: Float64Array,
+  scoresOut: Float64Array,
+): void {
+  const Ntot = res.scores.length;
+  const pendingCopies: number[] = [];
+  // One stable sort by descending score (ties keep image order) serves
+  // every maxDet: the stable order of a subset is the subset of the order.
+  const rank = new Int32Array(Ntot);
+  for (let ci = 0; ci < res.cellOffset.length; ci++) {
+    const o = res.cellOffset[ci]!;
+    for (let d = 0; d < res.cellCount[ci]!; d++) rank[o + d] = d;
+  }
+  const all = argsortDescending(res.scores);
+  let maxCellCount = 0;
+  for (const n of res.cellCount) if (n > maxCellCount) maxCellCount = n;
+  for (let m = 0; m < M; m++) {
+    const maxDet = maxDets[m]!;
+    if (m + 1 < M && maxDet >= maxCellCount) {
+      // No cell is truncated at this maxDet: results equal the next larger one's.
+      pendingCopies.push(m);
+      continue;
+    }
+    // Detections kept at this maxDet: the first maxDet of each cell.
+    let sel: Int32Array = all;
+    if (maxDet < maxDets[M - 1]!) {
+      sel = new Int32Array(Ntot);
+      let q = 0;
+      for (let i = 0; i < Ntot; i++) if (rank[all[i]!]! < maxDet) sel[q++] = all[i]!;
+      sel = sel.subarray(0, q);
+    }
+    const N = sel.length;
+    const tpPos = new Int32Array(N + 1);
+    const prAtTp = new Float64Array(N + 1);
+    for (let a = 0; a < A; a++) {
+      const npig = res.npig[a]!;
+      if (npig === 0) continue;
+      const tpA = res.tp[a]!;
+      const igA = res.ig[a]!;
+      for (let t = 0; t < T; t++) {
+        const base = t * Ntot;
+        // Precision only rises at true positives, and recall only changes
+        // there: so the interpolated precision at a recall threshold is the
+        // running max (from the right) of precision over true positives.
+        let tp = 0;
+        let fp = 0;
+        for (let i = 0; i < N; i++) {
+          const j = base + sel[i]!;
+          if (igA[j]) continue;
+          if (tpA[j]) {
+            tp++;
+            tpPos[tp] = i;
+            prAtTp[tp] = tp / (fp + tp + EPS);
+          } else fp++;
+        }
+        recall[((t * K + k) * A + a) * M + m] = N > 0 ? tp / npig : 0;
+        for (let v = tp - 1; v >= 1; v--) if (prAtTp[v + 1]! > prAtTp[v]!) prAtTp[v] = prAtTp[v + 1]!;
+        // q[r] = pr[searchsorted_left(rc, recThrs[r])]; past the end the rest stay 0.
+        let v = 1;
+        for (let ri = 0; ri < R; ri++) {
+          const thr = recThrs[ri]!;
+          const j = (((t * R + ri) * K + k) * A + a) * M + m;
+          if (N === 0) {
+            precision[j] = 0;
+            scoresOut[j] = 0;
+            continue;
+          }
+          if (!(0 < thr)) {
+            // rc[0] >= thr: index 0, whose envelope is the max over everything.
+            precision[j] = tp > 0 ? prAtTp[1]! : 0;
+            scoresOut[j] = res.scores[sel[0]!]!;
+            continue;
+          }
+          while (v <= tp && v / npig < thr) v++;
+          if (v > tp) {
+            for (let rj = ri; rj < R; rj++) {
+              const jj = (((t * R + rj) * K + k) * A + a) * M + m;
+              precision[jj] = 0;
+              scoresOut[jj] = 0;
+            }
+            break;
+          }
+          precision[j] = prAtTp[v]!;
+          scoresOut[j] = res.scores[sel[tpPos[v]!]!]!;
+        }
+      }
+    }
+  }
+  // Fill the maxDets that needed no truncation from the largest one (largest first).
+  for (const m of pendingCopies.reverse()) {
+    for (let t = 0; t < T; t++)
+      for (let a = 0; a < A; a++) {
+        recall[((t * K + k) * A + a) * M + m] = recall[((t * K + k) * A + a) * M + m + 1]!;
+        for (let r = 0; r < R; r++) {
+          const j = (((t * R + r) * K + k) * A + a) * M + m;
+          precision[j] = precision[j + 1]!;
+          scoresOut[j] = scoresOut[j + 1]!;
+        }
+      }
+  }
+}
+
+/**
  * COCO detection evaluation, numerically identical to pycocotools'
  * COCOeval for iouType bbox and segm (every quirk of the reference is kept:
  * stable sorts, per-image-per-category maxDets, inclusive area ranges,
@@ -548,106 +661,10 @@ export class CocoEval {
     const precision = new Float64Array(T * R * K * A * M).fill(-1);
     const recall = new Float64Array(T * K * A * M).fill(-1);
     const scoresOut = new Float64Array(T * R * K * A * M).fill(-1);
-    const recThrs = p.recThrs;
     for (let k = 0; k < K; k++) {
       const res = s.results[k];
-      if (!res) continue;
-      const Ntot = res.scores.length;
-      const pendingCopies: number[] = [];
-      // One stable sort by descending score (ties keep image order) serves
-      // every maxDet: the stable order of a subset is the subset of the order.
-      const rank = new Int32Array(Ntot);
-      for (let ci = 0; ci < res.cellOffset.length; ci++) {
-        const o = res.cellOffset[ci]!;
-        for (let d = 0; d < res.cellCount[ci]!; d++) rank[o + d] = d;
-      }
-      const all = argsortDescending(res.scores);
-      let maxCellCount = 0;
-      for (const n of res.cellCount) if (n > maxCellCount) maxCellCount = n;
-      for (let m = 0; m < M; m++) {
-        const maxDet = s.maxDets[m]!;
-        if (m + 1 < M && maxDet >= maxCellCount) {
-          // No cell is truncated at this maxDet: results equal the next larger one's.
-          pendingCopies.push(m);
-          continue;
-        }
-        // Detections kept at this maxDet: the first maxDet of each cell.
-        let sel: Int32Array = all;
-        if (maxDet < s.maxDets[M - 1]!) {
-          sel = new Int32Array(Ntot);
-          let q = 0;
-          for (let i = 0; i < Ntot; i++) if (rank[all[i]!]! < maxDet) sel[q++] = all[i]!;
-          sel = sel.subarray(0, q);
-        }
-        const N = sel.length;
-        const tpPos = new Int32Array(N + 1);
-        const prAtTp = new Float64Array(N + 1);
-        for (let a = 0; a < A; a++) {
-          const npig = res.npig[a]!;
-          if (npig === 0) continue;
-          const tpA = res.tp[a]!;
-          const igA = res.ig[a]!;
-          for (let t = 0; t < T; t++) {
-            const base = t * Ntot;
-            // Precision only rises at true positives, and recall only changes
-            // there: so the interpolated precision at a recall threshold is the
-            // running max (from the right) of precision over true positives.
-            let tp = 0;
-            let fp = 0;
-            for (let i = 0; i < N; i++) {
-              const j = base + sel[i]!;
-              if (igA[j]) continue;
-              if (tpA[j]) {
-                tp++;
-                tpPos[tp] = i;
-                prAtTp[tp] = tp / (fp + tp + EPS);
-              } else fp++;
-            }
-            recall[((t * K + k) * A + a) * M + m] = N > 0 ? tp / npig : 0;
-            for (let v = tp - 1; v >= 1; v--) if (prAtTp[v + 1]! > prAtTp[v]!) prAtTp[v] = prAtTp[v + 1]!;
-            // q[r] = pr[searchsorted_left(rc, recThrs[r])]; past the end the rest stay 0.
-            let v = 1;
-            for (let ri = 0; ri < R; ri++) {
-              const thr = recThrs[ri]!;
-              const j = (((t * R + ri) * K + k) * A + a) * M + m;
-              if (N === 0) {
-                precision[j] = 0;
-                scoresOut[j] = 0;
-                continue;
-              }
-              if (!(0 < thr)) {
-                // rc[0] >= thr: index 0, whose envelope is the max over everything.
-                precision[j] = tp > 0 ? prAtTp[1]! : 0;
-                scoresOut[j] = res.scores[sel[0]!]!;
-                continue;
-              }
-              while (v <= tp && v / npig < thr) v++;
-              if (v > tp) {
-                for (let rj = ri; rj < R; rj++) {
-                  const jj = (((t * R + rj) * K + k) * A + a) * M + m;
-                  precision[jj] = 0;
-                  scoresOut[jj] = 0;
-                }
-                break;
-              }
-              precision[j] = prAtTp[v]!;
-              scoresOut[j] = res.scores[sel[tpPos[v]!]!]!;
-            }
-          }
-        }
-      }
-      // Fill the maxDets that needed no truncation from the largest one (largest first).
-      for (const m of pendingCopies.reverse()) {
-        for (let t = 0; t < T; t++)
-          for (let a = 0; a < A; a++) {
-            recall[((t * K + k) * A + a) * M + m] = recall[((t * K + k) * A + a) * M + m + 1]!;
-            for (let r = 0; r < R; r++) {
-              const j = (((t * R + r) * K + k) * A + a) * M + m;
-              precision[j] = precision[j + 1]!;
-              scoresOut[j] = scoresOut[j + 1]!;
-            }
-          }
-      }
+      // One call per category: the compiler optimises this small function after a few categories.
+      if (res) accumulateCategory(res, k, [T, R, K, A, M], p.recThrs, s.maxDets, precision, recall, scoresOut);
     }
     this.eval = { counts: [T, R, K, A, M], precision, recall, scores: scoresOut };
     return this.eval;

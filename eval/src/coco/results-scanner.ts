@@ -78,13 +78,28 @@ const KEYS: [Key, Uint8Array][] = [
 
 /** The key a name starting with bytes c0 c1 can only be (their first two bytes tell them apart). */
 function keyEntry(c0: number, c1: number): [Key, Uint8Array] | undefined {
-  for (const e of KEYS) if (e[1][0] === c0 && e[1][1] === c1) return e;
-  return undefined;
+  switch (c0) {
+    case 105: // i
+      return c1 === 109 ? KEYS[0] : undefined;
+    case 99: // c
+      return c1 === 97 ? KEYS[1] : c1 === 111 ? KEYS[6] : undefined;
+    case 115: // s
+      return c1 === 99 ? KEYS[2] : c1 === 101 ? KEYS[4] : c1 === 105 ? KEYS[5] : undefined;
+    case 98: // b
+      return c1 === 98 ? KEYS[3] : undefined;
+    default:
+      return undefined;
+  }
 }
 
 class Scanner {
   p = 0;
-  constructor(readonly b: Uint8Array) {}
+  /** The same bytes as a Buffer, whose indexOf is a native memchr (several times faster than a Uint8Array's). */
+  private readonly search: Buffer;
+
+  constructor(readonly b: Uint8Array) {
+    this.search = Buffer.from(b.buffer, b.byteOffset, b.length);
+  }
 
   ws(): void {
     const b = this.b;
@@ -211,7 +226,7 @@ class Scanner {
         // Its characters are checked when the counts are decoded.
         this.expect(QUOTE);
         const start = this.p;
-        const end = this.b.indexOf(QUOTE, start);
+        const end = this.search.indexOf(QUOTE, start);
         if (end < 0) throw GIVE_UP;
         this.p = end + 1;
         out[o + Field.CountsStart] = start;
@@ -246,8 +261,8 @@ export function scanResults(bytes: Uint8Array): ScannedResults | null {
         grown.set(data);
         data = grown;
       }
+      // A new row is all zeros: the table is only ever appended to.
       const o = n * Field.Stride;
-      data.fill(0, o, o + Field.Stride);
       s.expect(LBRACE);
       let seen = 0;
       do {

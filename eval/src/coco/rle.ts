@@ -1,5 +1,6 @@
 import { MaskApiError } from '../errors.js';
 import { CountsSummary, RunBox, type Bbox, type RleStringSummary } from './counts-summary.js';
+import { rasterScratch, rasterizePolygon } from './polygon-raster.js';
 
 /**
  * Run-length encoded binary masks, bit-compatible with pycocotools'
@@ -271,215 +272,15 @@ function boxesOf(rs: readonly Rle[]): Float64Array {
   return out;
 }
 
-/** Boundary indices scratch, grown as needed (rasterisation runs 10^4-10^5 times per evaluation). */
-let boundaryScratch = new Uint32Array(1024);
-/** The column of each boundary point, the column histogram and the sorted points (scratch, grown as needed). */
-let columnScratch = new Int32Array(1024);
-let columnStart = new Int32Array(1024);
-let columnFill = new Int32Array(1024);
-let sortedScratch = new Uint32Array(1024);
-
-/**
- * The first `np` boundary points (column-major pixel indices) in ascending
- * order, in `sortedScratch` (with room for one more). A counting sort by
- * column, then insertion sort within a column: a polygon crosses each
- * column only a few times, so this is linear, where a general sort of the
- * points was most of the rasterisation time.
- */
-function sortBoundaries(np: number, minCol: number, maxCol: number): Uint32Array {
-  if (sortedScratch.length < np + 1) sortedScratch = new Uint32Array(Math.max(np + 1, sortedScratch.length * 2));
-  const out = sortedScratch;
-  if (np === 0) return out;
-  const range = maxCol - minCol + 1;
-  if (columnStart.length < range + 1) {
-    columnStart = new Int32Array(Math.max(range + 1, columnStart.length * 2));
-    columnFill = new Int32Array(columnStart.length);
-  }
-  const start = columnStart;
-  const fill = columnFill;
-  start.fill(0, 0, range + 1);
-  for (let i = 0; i < np; i++) start[columnScratch[i]! - minCol + 1]!++;
-  for (let c = 0; c < range; c++) start[c + 1]! += start[c]!;
-  fill.set(start.subarray(0, range));
-  for (let i = 0; i < np; i++) {
-    const key = boundaryScratch[i]!;
-    const c = columnScratch[i]! - minCol;
-    const lo = start[c]!;
-    let q = fill[c]!++;
-    while (q > lo && out[q - 1]! > key) {
-      out[q] = out[q - 1]!;
-      q--;
-    }
-    out[q] = key;
-  }
-  return out;
-}
-
-/**
- * The column-boundary points of a polygon being rasterised, collected into
- * the module's scratch arrays (a class, so its state lives in fields the
- * compiler keeps close, not in closure contexts).
- */
-class BoundaryPoints {
-  n = 0;
-  minCol: number;
-  maxCol = -1;
-  /** The previous dense point, for the step between edges. */
-  prevU = 0;
-  prevV = 0;
-  private first = true;
-
-  constructor(
-    private readonly h: number,
-    private readonly w: number,
-  ) {
-    this.minCol = w;
-  }
-
-  /**
-   * The boundary point of a step whose smaller upsampled x is `xPrime` and
-   * smaller upsampled y is `vMin`, kept if it falls on a pixel-centre column.
-   */
-  add(xPrime: number, vMin: number): void {
-    const h = this.h;
-    const xd = (xPrime + 0.5) / 5 - 0.5;
-    if (Math.floor(xd) !== xd || xd < 0 || xd > this.w - 1) return;
-    let yd = (vMin + 0.5) / 5 - 0.5;
-    if (yd < 0) yd = 0;
-    else if (yd > h) yd = h;
-    yd = Math.ceil(yd);
-    const n = this.n;
-    if (n >= boundaryScratch.length) {
-      const grown = new Uint32Array(boundaryScratch.length * 2);
-      grown.set(boundaryScratch);
-      boundaryScratch = grown;
-      const grownCols = new Int32Array(grown.length);
-      grownCols.set(columnScratch);
-      columnScratch = grownCols;
-    }
-    if (xd < this.minCol) this.minCol = xd;
-    if (xd > this.maxCol) this.maxCol = xd;
-    columnScratch[n] = xd;
-    boundaryScratch[n] = (xd * h + yd) >>> 0;
-    this.n = n + 1;
-  }
-
-  /** The next dense point in walk order: an x change from the previous one is a boundary step. */
-  step(u: number, v: number): void {
-    if (!this.first && u !== this.prevU) this.add(u < this.prevU ? u : u - 1, v < this.prevV ? v : this.prevV);
-    this.first = false;
-    this.prevU = u;
-    this.prevV = v;
-  }
-}
+/** Scratch for rasterising (it runs 10^4-10^5 times per evaluation). */
+const polygonScratch = rasterScratch();
 
 /**
  * Rasterise a polygon [x0,y0,x1,y1,...] the way pycocotools does, to the
- * bit: vertices upsampled by 5 and rounded; each edge walked densely along
- * its major axis; every step where the upsampled x changes yields a column
- * boundary point, kept when it falls on a pixel centre column and mapped
- * back to the pixel grid. The dense walk is streamed (never stored), and
- * along x-major edges only the steps that can land on a centre column
- * (every 5th) are evaluated.
+ * bit (see polygon-raster.ts).
  */
 export function rleFrPoly(xy: ArrayLike<number>, h: number, w: number): Rle {
-  const k = Math.floor(xy.length / 2);
-  const pts = new BoundaryPoints(h, w);
-  for (let j = 0; j < k; j++) {
-    const j1 = (j + 1) % k;
-    let xs = cInt(5 * xy[2 * j]! + 0.5);
-    let xe = cInt(5 * xy[2 * j1]! + 0.5);
-    let ys = cInt(5 * xy[2 * j + 1]! + 0.5);
-    let ye = cInt(5 * xy[2 * j1 + 1]! + 0.5);
-    const dx = Math.abs(xe - xs);
-    const dy = Math.abs(ys - ye);
-    const flip = (dx >= dy && xs > xe) || (dx < dy && ys > ye);
-    if (flip) {
-      let t = xs;
-      xs = xe;
-      xe = t;
-      t = ys;
-      ys = ye;
-      ye = t;
-    }
-    if (dx >= dy) {
-      // u = xs + t moves by one per step; v(t) = (int)(ys + s*t + .5).
-      // dx = dy = 0 (a repeated vertex) makes s NaN, and C's (int)NaN is INT_MIN.
-      const s = (ye - ys) / dx;
-      const tFirst = flip ? dx : 0;
-      const tLast = flip ? 0 : dx;
-      pts.step(xs + tFirst, dx === 0 ? INT_MIN : cInt(ys + s * tFirst + 0.5));
-      // Within the edge, the step between t-1 and t has x' = xs + t - 1 (the
-      // smaller u); only x' = 2 (mod 5) lands on a pixel-centre column.
-      if (dx > 0) {
-        for (let t = 1 + ((((2 - xs) % 5) + 5) % 5); t <= dx; t += 5) {
-          const v0 = cInt(ys + s * (t - 1) + 0.5);
-          const v1 = cInt(ys + s * t + 0.5);
-          pts.add(xs + t - 1, v0 < v1 ? v0 : v1);
-        }
-      }
-      pts.prevU = xs + tLast;
-      pts.prevV = dx === 0 ? INT_MIN : cInt(ys + s * tLast + 0.5);
-    } else {
-      // v = ys + t moves by one per step; u(t) = (int)(xs + s*t + .5) is
-      // monotone in t and moves by at most one per step, so its changes are
-      // found by search instead of walking all dy steps. A change between
-      // t-1 and t yields x' = the smaller u and y' = ys + t - 1 whichever way
-      // the edge is walked; only x' = 2 (mod 5) can land on a pixel-centre column.
-      const s = (xe - xs) / dy;
-      const tFirst = flip ? dy : 0;
-      const tLast = flip ? 0 : dy;
-      pts.step(cInt(xs + s * tFirst + 0.5), ys + tFirst);
-      const u0 = cInt(xs + 0.5);
-      const u1 = cInt(xs + s * dy + 0.5);
-      if (u0 !== u1) {
-        const rising = u1 > u0;
-        const lo = rising ? u0 : u1;
-        const hi = rising ? u1 : u0;
-        // Each x' in [lo, hi) is crossed exactly once: between t-1 and t where
-        // t is the first step with u >= x'+1 (rising) or u <= x' (falling).
-        for (let xp = lo + ((((2 - lo) % 5) + 5) % 5); xp < hi; xp += 5) {
-          // Start from the real-valued crossing and correct it by exact steps
-          // (the predicate is monotone in t, so the walk ends at the first t).
-          let t = Math.ceil((xp + 0.5 - xs) / s);
-          if (!(t >= 1)) t = 1;
-          else if (t > dy) t = dy;
-          if (rising) {
-            while (t > 1 && cInt(xs + s * (t - 1) + 0.5) > xp) t--;
-            while (cInt(xs + s * t + 0.5) <= xp) t++;
-          } else {
-            while (t > 1 && cInt(xs + s * (t - 1) + 0.5) <= xp) t--;
-            while (cInt(xs + s * t + 0.5) > xp) t++;
-          }
-          pts.add(xp, ys + t - 1);
-        }
-      }
-      pts.prevU = cInt(xs + s * tLast + 0.5);
-      pts.prevV = ys + tLast;
-    }
-  }
-  const np = pts.n;
-  const a = sortBoundaries(np, pts.minCol, pts.maxCol);
-  a[np] = (h * w) >>> 0;
-  const n = np + 1;
-  let p = 0;
-  for (let j = 0; j < n; j++) {
-    const t = a[j]!;
-    a[j] = (t - p) >>> 0;
-    p = t;
-  }
-  // Merge zero-length runs into their neighbours (in place: the write index never passes the read index).
-  let j = 0;
-  let mb = 0;
-  a[mb++] = a[j++]!;
-  while (j < n) {
-    if (a[j]! > 0) a[mb++] = a[j++]!;
-    else {
-      j++;
-      if (j < n) a[mb - 1] = (a[mb - 1]! + a[j++]!) >>> 0;
-    }
-  }
-  return { h, w, counts: a.slice(0, mb) };
+  return { h, w, counts: rasterizePolygon(xy, h, w, polygonScratch) };
 }
 
 /** A box [x,y,w,h] as the RLE of its 4-corner polygon (so it inherits polygon rounding). */

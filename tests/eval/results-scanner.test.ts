@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Coco, CocoEval, type CocoAnnotation } from '../../eval/src/index.js';
 import { Field, scanResults } from '../../eval/src/coco/results-scanner.js';
-import { SPAN, SummaryHelper, summarizeSerially } from '../../eval/src/coco/parallel-summaries.js';
+import { SPAN, HelperThread, summarizeSerially } from '../../eval/src/coco/helper-thread.js';
 import { fixture } from '../helpers/fixtures.js';
 import { Rng } from '../../src/engine/random.js';
 
@@ -149,9 +149,9 @@ describe('results read from bytes', () => {
     }
     const serial = summarizeSerially(b, spans, n);
     serial.finish();
-    const helper = new SummaryHelper();
+    const helper = new HelperThread();
     try {
-      const job = helper.start(b, spans, n);
+      const job = helper.summarize(b, spans, n);
       job.finish();
       expect(Array.from(job.ok)).toEqual(Array.from(serial.ok));
       expect(Array.from(job.out)).toEqual(Array.from(serial.out));

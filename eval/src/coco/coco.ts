@@ -1,7 +1,7 @@
 import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
 import { EvalInputError } from '../errors.js';
 import { rleDecode, rleFrPoly, rleFrString, rleMerge, rleToBbox, type Bbox, type Rle } from './rle.js';
-import { SPAN, SummaryHelper, summarizeSerially } from './parallel-summaries.js';
+import { HelperThread, SPAN, summarizeSerially, type PolygonSet } from './helper-thread.js';
 import { BytesRle, Summary, type CountsArena } from './rle-bytes.js';
 import { Field, scanResults, type ScannedResults } from './results-scanner.js';
 import { checkBox, checkDataset, checkResultRle, checkRleTotal, isNum } from './validate.js';
@@ -315,7 +315,7 @@ export class Coco {
    * null when an entry needs the general path — which then also words the
    * error, so both paths fail alike.
    */
-  private loadScannedResults(sc: ScannedResults, bytes: Uint8Array, file: string, helper: SummaryHelper | null): Coco | null {
+  private loadScannedResults(sc: ScannedResults, bytes: Uint8Array, file: string, helper: HelperThread | null): Coco | null {
     const n = sc.length;
     const f = sc.data;
     const S = Field.Stride;
@@ -335,7 +335,9 @@ export class Coco {
       spans[SPAN * k + 3] = f[o + Field.CountsEnd]!;
     });
     // The helper summarises while this thread makes the annotations.
-    const job = helper ? helper.start(bytes, spans, m) : summarizeSerially(bytes, spans, m);
+    const job = helper ? helper.summarize(bytes, spans, m) : summarizeSerially(bytes, spans, m);
+    // Then the helper rasterises this ground truth's polygons, which mask evaluation needs next.
+    const polygons = helper ? this.rasterizeLater(helper) : null;
     const anns: CocoAnnotation[] = new Array(n);
     let unknownCats = 0;
     try {
@@ -381,12 +383,57 @@ export class Coco {
       }
       const res = this.resultsCoco(anns, file, unknownCats);
       res.loadedMaskBoxes = { boxes, known };
+      polygons?.finish();
       return res;
     } catch (err) {
       // The general path reports it — and whichever error comes first there.
       if (err instanceof EvalInputError) return null;
       throw err;
     }
+  }
+
+  /**
+   * Have `helper` rasterise the polygons of this dataset's annotations whose
+   * masks are not known yet; `finish()` joins in and keeps the masks (as
+   * annToRle does).
+   */
+  private rasterizeLater(helper: HelperThread): { finish(): void } {
+    const anns: CocoAnnotation[] = [];
+    const parts: [number[], number, number][] = [];
+    for (const ann of this.dataset.annotations) {
+      const seg = ann.segmentation;
+      const img = this.imgs.get(ann.image_id);
+      if (!Array.isArray(seg) || !img || this.rleCache.has(ann)) continue;
+      anns.push(ann);
+      for (const p of seg as Polygon[]) parts.push([p, img.height, img.width]);
+    }
+    const total = parts.reduce((n, [p]) => n + p.length, 0);
+    const set: PolygonSet = {
+      coords: new Float64Array(new SharedArrayBuffer(8 * total)),
+      start: new Int32Array(new SharedArrayBuffer(4 * (parts.length + 1))),
+      size: new Int32Array(new SharedArrayBuffer(8 * parts.length)),
+    };
+    let at = 0;
+    parts.forEach(([p, h, w], i) => {
+      set.coords.set(p, at);
+      set.start[i] = at;
+      set.size[2 * i] = h;
+      set.size[2 * i + 1] = w;
+      at += p.length;
+    });
+    set.start[parts.length] = at;
+    const job = helper.rasterize(set);
+    return {
+      finish: () => {
+        const counts = job.finish();
+        let k = 0;
+        for (const ann of anns) {
+          const img = this.imgs.get(ann.image_id)!;
+          const rles = (ann.segmentation as Polygon[]).map(() => ({ h: img.height, w: img.width, counts: counts[k++]! }));
+          this.rleCache.set(ann, rles.length === 1 ? rles[0]! : rleMerge(rles, false));
+        }
+      },
+    };
   }
 
   /** A result's annotation as loadRes makes it (id i + 1, iscrowd 0), its ids and score checked. */
@@ -419,7 +466,7 @@ export class Coco {
     // (started first, so it is ready when the file has been scanned).
     const bytes = readBytes(path, options.threads !== 1);
     const wanted = options.threads === 2 || (options.threads === undefined && bytes.length >= PARALLEL_BYTES);
-    const helper = wanted && mentionsCounts(bytes) ? new SummaryHelper() : null;
+    const helper = wanted && mentionsCounts(bytes) ? new HelperThread() : null;
     try {
       const scanned = scanResults(bytes);
       return (scanned && this.loadScannedResults(scanned, bytes, path, helper)) ?? this.loadRes(parseJson(bytes, path), path);

@@ -381,12 +381,13 @@ export class CocoEval {
     // Mask IoU as pycocotools' rleIou: box overlap of the masks' tight boxes
     // first, then run-by-run comparison where the boxes overlap — decoding
     // a detection's runs only if it reaches that step.
-    // Each mask is needed in this one cell only, so none is cached: GT masks
-    // are decoded here (their boxes need the runs anyway), detections'
-    // boxes were found when the results were loaded.
+    // A detection's mask is needed in this one cell only, so its runs go to
+    // a reused buffer (its box was found when the results were loaded). GT
+    // masks come from the GT's cache: a helper thread may have rasterised
+    // them while the results were loading.
     const db = this.scratch.dtBoxesOf(D * 4);
     const gb = this.scratch.gtBoxesOf(G * 4);
-    const gtRles = Array.from(gtMembers, (g) => this.cocoGt.annToRleOnce(s.gts[g]!));
+    const gtRles = Array.from(gtMembers, (g) => this.cocoGt.annToRle(s.gts[g]!));
     for (let d = 0; d < D; d++) this.cocoDt.maskBoxInto(s.dts[dtOrder[d]!]!, db, d * 4);
     for (let g = 0; g < G; g++) gb.set(rleToBbox(gtRles[g]!), g * 4);
     bbIou(db, gb, D, G, crowd, o);

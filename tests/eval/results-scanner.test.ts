@@ -161,3 +161,48 @@ describe('results read from bytes', () => {
     }
   });
 });
+
+describe('the helper thread program', () => {
+  it('runs in a worker from its source text and does a whole job alone (masks, then polygons)', async () => {
+    const { Worker, MessageChannel, receiveMessageOnPort } = await import('node:worker_threads');
+    const { workerSource } = await import('../../eval/src/coco/helper-thread.js');
+    const { rleFrPoly } = await import('../../eval/src/coco/rle.js');
+    const worker = new Worker(workerSource(), { eval: true });
+    try {
+      // Masks: two well-formed spans and a malformed one, in shared memory.
+      const text = '"0o1" "aa" "5d00"';
+      const b = new Uint8Array(new SharedArrayBuffer(text.length));
+      b.set(bytes(text));
+      const spans = new Float64Array(new SharedArrayBuffer(8 * SPAN * 2));
+      spans.set([4, 4, 1, 4, 2, 2, 7, 9]);
+      const out = new Float64Array(new SharedArrayBuffer(8 * 6 * 2));
+      const ok = new Uint8Array(new SharedArrayBuffer(2));
+      const ctrl = new Int32Array(new SharedArrayBuffer(8));
+      const done = new Uint8Array(new SharedArrayBuffer(1));
+      worker.postMessage({ kind: 'masks', bytes: b.buffer, spans: spans.buffer, out: out.buffer, ok: ok.buffer, ctrl: ctrl.buffer, done: done.buffer });
+      const waited = Atomics.wait(ctrl, 1, 0, 20000);
+      expect(waited === 'ok' || Atomics.load(ctrl, 1) === 1).toBe(true);
+      const serial = summarizeSerially(b, spans, 2);
+      serial.finish();
+      expect(Array.from(ok)).toEqual(Array.from(serial.ok));
+      expect(Array.from(out)).toEqual(Array.from(serial.out));
+      // Polygons: the counts come back through a port.
+      const poly = [1.5, 2.25, 9.75, 3, 6, 8.5, 0.5, 7];
+      const set = { coords: new Float64Array(new SharedArrayBuffer(8 * 8)), start: new Int32Array(new SharedArrayBuffer(8)), size: new Int32Array(new SharedArrayBuffer(8)) };
+      set.coords.set(poly);
+      set.start.set([0, 8]);
+      set.size.set([12, 11]);
+      const pctrl = new Int32Array(new SharedArrayBuffer(8));
+      const pdone = new Uint8Array(new SharedArrayBuffer(1));
+      const { port1, port2 } = new MessageChannel();
+      worker.postMessage({ kind: 'polygons', coords: set.coords.buffer, start: set.start.buffer, size: set.size.buffer, ctrl: pctrl.buffer, done: pdone.buffer, port: port2 }, [port2]);
+      Atomics.wait(pctrl, 1, 0, 20000);
+      const m = receiveMessageOnPort(port1) as { message: { chunk: number; counts: Uint32Array } };
+      port1.close();
+      expect(m.message.chunk).toBe(0);
+      expect(Array.from(m.message.counts)).toEqual(Array.from(rleFrPoly(poly, 12, 11).counts));
+    } finally {
+      await worker.terminate();
+    }
+  });
+});

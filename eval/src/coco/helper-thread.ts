@@ -93,7 +93,7 @@ function claimChunks(ctrl: Int32Array, done: Uint8Array, run: (chunk: number) =>
 }
 
 /** The worker's program: the functions above, then one job per message, in order. */
-function workerSource(): string {
+export function workerSource(): string {
   return `'use strict';
 const { parentPort } = require('node:worker_threads');
 // Some TypeScript runners (tsx, esbuild with keepNames) wrap inner functions in __name(f, "f").

@@ -77,6 +77,13 @@ export function readJson(path: string): unknown {
   return parseJson(readBytes(path), path);
 }
 
+/** The `bbox` of scanned entry i (at row o), checked as checkBox checks it. */
+function scannedBox(f: Float64Array, o: number, file: string, i: number): number[] {
+  const b = [f[o + Field.Bbox]!, f[o + Field.Bbox + 1]!, f[o + Field.Bbox + 2]!, f[o + Field.Bbox + 3]!];
+  // Finite numbers pass; checkBox words the error otherwise.
+  return Number.isFinite(b[0]! + b[1]! + b[2]! + b[3]!) ? b : checkBox(b, file, i);
+}
+
 /**
  * A COCO-format dataset with pycocotools' index and queries. Ground truth
  * comes from `Coco.fromFile` / `new Coco(dataset)`; detections from
@@ -347,7 +354,7 @@ export class Coco {
         if (!this.cats.has(ann.category_id)) unknownCats++;
         if (isBbox) {
           if (!f[o + Field.HasBbox]) return null;
-          const bb = checkBox(Array.from(f.subarray(o + Field.Bbox, o + Field.Bbox + 4)), file, i);
+          const bb = scannedBox(f, o, file, i);
           ann.bbox = bb;
           ann.area = bb[2]! * bb[3]!;
         }
@@ -379,7 +386,7 @@ export class Coco {
         checkRleTotal(out[s + Summary.Total]!, f[o + Field.Height]!, f[o + Field.Width]!, file, i);
         ann.area = out[s + Summary.Area]!;
         // Checked after the mask, as loadRes checks it.
-        ann.bbox = f[o + Field.HasBbox] ? checkBox(Array.from(f.subarray(o + Field.Bbox, o + Field.Bbox + 4)), file, i) : [x, y, bw, bh];
+        ann.bbox = f[o + Field.HasBbox] ? scannedBox(f, o, file, i) : [x, y, bw, bh];
       }
       const res = this.resultsCoco(anns, file, unknownCats);
       res.loadedMaskBoxes = { boxes, known };

@@ -343,8 +343,6 @@ export class Coco {
     });
     // The helper summarises while this thread makes the annotations.
     const job = helper ? helper.summarize(bytes, spans, m) : summarizeSerially(bytes, spans, m);
-    // Then the helper rasterises this ground truth's polygons, which mask evaluation needs next.
-    const polygons = helper ? this.rasterizeLater(helper) : null;
     const anns: CocoAnnotation[] = new Array(n);
     let unknownCats = 0;
     try {
@@ -390,7 +388,6 @@ export class Coco {
       }
       const res = this.resultsCoco(anns, file, unknownCats);
       res.loadedMaskBoxes = { boxes, known };
-      polygons?.finish();
       return res;
     } catch (err) {
       // The general path reports it — and whichever error comes first there.
@@ -469,16 +466,21 @@ export class Coco {
    * parsed with JSON.parse. Both give the same annotations and errors.
    */
   loadResFile(path: string, options: LoadResOptions = {}): Coco {
-    // Large mask results are summarised by this thread and a helper thread
-    // (started first, so it is ready when the file has been scanned).
+    // Large mask results are loaded with a helper thread. It starts with this
+    // ground truth's polygons, which mask evaluation needs next, while this
+    // thread scans the file; then both summarise the masks.
     const bytes = readBytes(path, options.threads !== 1);
     const wanted = options.threads === 2 || (options.threads === undefined && bytes.length >= PARALLEL_BYTES);
     const helper = wanted && mentionsCounts(bytes) ? new HelperThread() : null;
     try {
+      const polygons = helper ? this.rasterizeLater(helper) : null;
       const scanned = scanResults(bytes);
-      return (scanned && this.loadScannedResults(scanned, bytes, path, helper)) ?? this.loadRes(parseJson(bytes, path), path);
+      const res = (scanned && this.loadScannedResults(scanned, bytes, path, helper)) ?? this.loadRes(parseJson(bytes, path), path);
+      polygons?.finish();
+      return res;
     } finally {
       helper?.close();
     }
   }
+
 }

@@ -341,10 +341,14 @@ export class Coco {
       spans[SPAN * k + 2] = f[o + Field.CountsStart]!;
       spans[SPAN * k + 3] = f[o + Field.CountsEnd]!;
     });
-    // The helper summarises while this thread makes the annotations.
     const job = helper ? helper.summarize(bytes, spans, m) : summarizeSerially(bytes, spans, m);
+    job.finish();
+    const { out, ok } = job;
     const anns: CocoAnnotation[] = new Array(n);
+    const boxes = new Float64Array(4 * n);
+    const known = new Uint8Array(n);
     let unknownCats = 0;
+    let k = 0;
     try {
       for (let i = 0; i < n; i++) {
         const o = i * S;
@@ -356,35 +360,30 @@ export class Coco {
           ann.bbox = bb;
           ann.area = bb[2]! * bb[3]!;
         }
-        if (f[o + Field.HasSegm]) ann.segmentation = new BytesRle(bytes, f[o + Field.CountsStart]!, f[o + Field.CountsEnd]!, f[o + Field.Height]!, f[o + Field.Width]!);
+        if (f[o + Field.HasSegm]) {
+          if (!ok[k]) return null;
+          const h = f[o + Field.Height]!;
+          const w = f[o + Field.Width]!;
+          const s = Summary.Length * k++;
+          const x = out[s + Summary.Box]!;
+          const y = out[s + Summary.Box + 1]!;
+          const bw = out[s + Summary.Box + 2]!;
+          const bh = out[s + Summary.Box + 3]!;
+          boxes[4 * i] = x;
+          boxes[4 * i + 1] = y;
+          boxes[4 * i + 2] = bw;
+          boxes[4 * i + 3] = bh;
+          known[i] = 1;
+          ann.segmentation = new BytesRle(bytes, f[o + Field.CountsStart]!, f[o + Field.CountsEnd]!, h, w);
+          // A box result's mask is not checked against its size: loadRes does not check it.
+          if (!isBbox) {
+            checkRleTotal(out[s + Summary.Total]!, h, w, file, i);
+            ann.area = out[s + Summary.Area]!;
+            // Checked after the mask, as loadRes checks it.
+            ann.bbox = f[o + Field.HasBbox] ? scannedBox(f, o, file, i) : [x, y, bw, bh];
+          }
+        }
         anns[i] = ann;
-      }
-      job.finish();
-      const { out, ok } = job;
-      const boxes = new Float64Array(4 * n);
-      const known = new Uint8Array(n);
-      for (let k = 0; k < m; k++) {
-        if (!ok[k]) return null;
-        const i = masks[k]!;
-        const ann = anns[i]!;
-        const s = Summary.Length * k;
-        const x = out[s + Summary.Box]!;
-        const y = out[s + Summary.Box + 1]!;
-        const bw = out[s + Summary.Box + 2]!;
-        const bh = out[s + Summary.Box + 3]!;
-        // Element by element: TypedArray.set from an array is a slow builtin call.
-        boxes[4 * i] = x;
-        boxes[4 * i + 1] = y;
-        boxes[4 * i + 2] = bw;
-        boxes[4 * i + 3] = bh;
-        known[i] = 1;
-        // A box result's mask is not checked against its size: loadRes does not check it.
-        if (isBbox) continue;
-        const o = i * S;
-        checkRleTotal(out[s + Summary.Total]!, f[o + Field.Height]!, f[o + Field.Width]!, file, i);
-        ann.area = out[s + Summary.Area]!;
-        // Checked after the mask, as loadRes checks it.
-        ann.bbox = f[o + Field.HasBbox] ? scannedBox(f, o, file, i) : [x, y, bw, bh];
       }
       const res = this.resultsCoco(anns, file, unknownCats);
       res.loadedMaskBoxes = { boxes, known };

@@ -68,10 +68,10 @@ describe('results read from bytes', () => {
       expectSameAsGeneral(text);
     }
     const withBoxes = JSON.parse(bboxText) as Record<string, unknown>[];
-    const both = segm.slice(0, 50).map((r, i) => ({ ...r, bbox: withBoxes[i]!.bbox }));
-    expectSameAsGeneral(JSON.stringify(both));
-    // With the box listed first it is a box result (pycocotools decides by the first entry's keys).
-    expectSameAsGeneral(JSON.stringify(both.map((r, i) => (i === 0 ? { bbox: r.bbox, ...r } : r))));
+    // pycocotools decides by the first entry's keys: with a box there, all are box results (area from the box) ...
+    expectSameAsGeneral(JSON.stringify(segm.slice(0, 50).map((r, i) => ({ ...r, bbox: withBoxes[i]!.bbox }))));
+    // ... without one, mask results, keeping the boxes some of them carry.
+    expectSameAsGeneral(JSON.stringify(segm.slice(0, 50).map((r, i) => (i % 2 ? { ...r, bbox: withBoxes[i]!.bbox } : r))));
   });
 
   it('parse numbers to the doubles JSON.parse gives', () => {
@@ -149,7 +149,7 @@ describe('results read from bytes', () => {
     }
     const serial = summarizeSerially(b, spans, n);
     serial.finish();
-    const helper = new HelperThread();
+    const helper = HelperThread.start()!;
     try {
       const job = helper.summarize(b, spans, n);
       job.finish();

@@ -470,7 +470,7 @@ export class Coco {
     // thread scans the file; then both summarise the masks.
     const bytes = readBytes(path, options.threads !== 1);
     const wanted = options.threads === 2 || (options.threads === undefined && bytes.length >= PARALLEL_BYTES);
-    const helper = wanted && mentionsCounts(bytes) ? new HelperThread() : null;
+    const helper = wanted && mentionsCounts(bytes) ? HelperThread.start() : null;
     try {
       const polygons = helper ? this.rasterizeLater(helper) : null;
       const scanned = scanResults(bytes);

@@ -168,7 +168,16 @@ export interface SummaryJob {
 export class HelperThread {
   private readonly worker: Worker;
 
-  constructor() {
+  /** A helper, or null where no worker thread can be started (everything then runs on this thread). */
+  static start(): HelperThread | null {
+    try {
+      return new HelperThread();
+    } catch {
+      return null;
+    }
+  }
+
+  private constructor() {
     this.worker = new Worker(workerSource(), { eval: true });
     // It must neither keep the process alive nor crash it: whatever happens to it, this thread finishes the work.
     this.worker.unref();

@@ -92,9 +92,8 @@ function scannedBox(f: Float64Array, o: number, file: string, i: number): number
 export class Coco {
   readonly imgs = new Map<number, CocoImage>();
   readonly cats = new Map<number, CocoCategory>();
-  readonly anns = new Map<number, CocoAnnotation>();
-  readonly imgToAnns = new Map<number, CocoAnnotation[]>();
-  readonly catToImgs = new Map<number, number[]>();
+  /** The annotation index (anns, imgToAnns, catToImgs), made on first use: evaluation does not need it. */
+  private index?: { anns: Map<number, CocoAnnotation>; imgToAnns: Map<number, CocoAnnotation[]>; catToImgs: Map<number, number[]> };
   /** Parsed RLEs, filled lazily by `annToRle`. */
   private readonly rleCache = new WeakMap<CocoAnnotation, Rle>();
   /** Tight boxes of the masks, filled by `maskBox`. */
@@ -110,15 +109,33 @@ export class Coco {
   ) {
     for (const img of dataset.images) this.imgs.set(img.id, img);
     for (const cat of dataset.categories) this.cats.set(cat.id, cat);
-    for (const ann of dataset.annotations) {
-      this.anns.set(ann.id, ann);
-      let list = this.imgToAnns.get(ann.image_id);
-      if (!list) this.imgToAnns.set(ann.image_id, (list = []));
+  }
+
+  get anns(): Map<number, CocoAnnotation> {
+    return this.indexed().anns;
+  }
+
+  get imgToAnns(): Map<number, CocoAnnotation[]> {
+    return this.indexed().imgToAnns;
+  }
+
+  get catToImgs(): Map<number, number[]> {
+    return this.indexed().catToImgs;
+  }
+
+  private indexed(): NonNullable<Coco['index']> {
+    if (this.index) return this.index;
+    const index: NonNullable<Coco['index']> = { anns: new Map(), imgToAnns: new Map(), catToImgs: new Map() };
+    for (const ann of this.dataset.annotations) {
+      index.anns.set(ann.id, ann);
+      let list = index.imgToAnns.get(ann.image_id);
+      if (!list) index.imgToAnns.set(ann.image_id, (list = []));
       list.push(ann);
-      let imgs = this.catToImgs.get(ann.category_id);
-      if (!imgs) this.catToImgs.set(ann.category_id, (imgs = []));
+      let imgs = index.catToImgs.get(ann.category_id);
+      if (!imgs) index.catToImgs.set(ann.category_id, (imgs = []));
       imgs.push(ann.image_id);
     }
+    return (this.index = index);
   }
 
   /** Load and validate a COCO instances JSON file. */

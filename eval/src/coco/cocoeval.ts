@@ -324,10 +324,11 @@ export class CocoEval {
     return { start, idx };
   }
 
-  private boxesOf(anns: CocoAnnotation[], coco: Coco, needed: boolean): Float64Array {
+  /** [x,y,w,h] of the evaluated annotations (those in a cell), by annotation index. */
+  private boxesOf(anns: CocoAnnotation[], cells: Buckets, coco: Coco, needed: boolean): Float64Array {
     if (!needed) return new Float64Array(0);
     const out = new Float64Array(anns.length * 4);
-    for (let i = 0; i < anns.length; i++) {
+    for (const i of cells.idx) {
       const b = anns[i]!.bbox;
       if (!b || b.length !== 4) throw new EvalInputError(`annotation ${anns[i]!.id} has no bbox`, coco.source);
       out[i * 4] = b[0]!;
@@ -422,9 +423,13 @@ export class CocoEval {
     const I = imgIds.length;
     const Kk = p.useCats ? catIds.length : 1;
     const nCells = I * Kk;
-    const gts = p.useCats ? this.cocoGt.getAnns({ imgIds, catIds }) : this.cocoGt.getAnns({ imgIds });
-    const dts = p.useCats ? this.cocoDt.getAnns({ imgIds, catIds }) : this.cocoDt.getAnns({ imgIds });
+    // All annotations, in file order: bucketing keeps only those of the evaluated
+    // images (and categories), in the order pycocotools' getAnnIds gives within a cell.
+    const gts = this.cocoGt.dataset.annotations;
+    const dts = this.cocoDt.dataset.annotations;
     const dtScore = column(dts, (d) => d.score ?? 0);
+    const gtB = this.bucket(gts, imgIndex, catIndex, p.useCats, nCells);
+    const dtB = this.bucket(dts, imgIndex, catIndex, p.useCats, nCells);
     this.state = {
       imgIds,
       catIds,
@@ -434,11 +439,11 @@ export class CocoEval {
       nCatsInKey: Kk,
       gts,
       dts,
-      gtB: this.bucket(gts, imgIndex, catIndex, p.useCats, nCells),
-      dtB: this.bucket(dts, imgIndex, catIndex, p.useCats, nCells),
+      gtB,
+      dtB,
       dtScore,
-      gtBox: this.boxesOf(gts, this.cocoGt, p.iouType === 'bbox'),
-      dtBox: this.boxesOf(dts, this.cocoDt, p.iouType === 'bbox'),
+      gtBox: this.boxesOf(gts, gtB, this.cocoGt, p.iouType === 'bbox'),
+      dtBox: this.boxesOf(dts, dtB, this.cocoDt, p.iouType === 'bbox'),
       gtCrowd: Uint8Array.from(gts, (g) => (g.iscrowd ? 1 : 0)),
       results: [],
     };

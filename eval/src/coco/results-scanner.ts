@@ -3,8 +3,9 @@
  * objects with `image_id`, `category_id`, `score`, and `bbox` and/or a
  * compressed-RLE `segmentation` — that works on the file's bytes: no
  * JavaScript string is made for a mask's counts, and no object for a
- * result. It reads 10^5 mask results several times faster than
- * `JSON.parse`.
+ * result. On the benchmark's 100,000 masks (30 MB) it takes 60–130 ms,
+ * where JSON.parse took about 230 ms and still left every counts string to
+ * be decoded.
  *
  * It accepts only what it fully understands: any other key, any other
  * value type, a duplicate key, an escape other than a backslash pair in a
@@ -41,7 +42,6 @@ export interface ScannedResults {
 const GIVE_UP = Symbol('give up');
 
 const QUOTE = 34;
-const BACKSLASH = 92;
 const COMMA = 44;
 const COLON = 58;
 const LBRACKET = 91;

@@ -15,13 +15,6 @@ export interface Rle {
 
 export type { Bbox, RleStringSummary } from './counts-summary.js';
 
-const INT_MIN = -2147483648;
-
-/** C's (int) conversion of a double as x86 performs it (NaN / overflow → INT_MIN). */
-function cInt(v: number): number {
-  if (!(v > -2147483649 && v < 2147483648)) return INT_MIN;
-  return Math.trunc(v);
-}
 
 /** Encode a column-major mask of h*w bytes (nonzero = foreground). */
 export function rleEncode(mask: ArrayLike<number>, h: number, w: number): Rle {

@@ -41,5 +41,7 @@ describe('rleStringSummary', () => {
   it('rejects what rleFrString rejects', () => {
     expect(() => rleStringSummary('ab\u0001', 4, 4)).toThrow(/invalid character/);
     expect(() => rleStringSummary('0o', 4, 4)).toThrow(/ends inside a count/);
+    // A character beyond latin1 whose low byte is a counts character.
+    expect(() => rleStringSummary('0\u0130', 4, 4)).toThrow(/invalid character/);
   });
 });

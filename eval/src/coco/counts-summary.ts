@@ -1,8 +1,6 @@
 /**
- * What loading a mask result needs from its runs — their total, the
- * foreground area and the tight box — computed count by count as the runs
- * are decoded, so 10^5 results are summarised without materialising one
- * counts array.
+ * The tight box of a mask's foreground runs (pycocotools' rleToBbox), and
+ * the summary of a mask that loading a result needs.
  */
 
 /** [x, y, width, height] */
@@ -61,69 +59,5 @@ export class RunBox {
   /** [x, y, w, h]; unsigned arithmetic as in C: xe - xs + 1 wraps when nothing was added. */
   box(): Bbox {
     return [this.xs, this.ys, (this.xe - this.xs + 1) >>> 0, (this.ye - this.ys + 1) >>> 0];
-  }
-}
-
-/**
- * Runs of a compressed counts string fed delta by delta (as its decoder
- * reads them), giving the same total, area and box as decoding the string
- * and calling rleArea and rleToBbox. It keeps the column and row of the
- * running position, so a run costs a division only when it crosses columns.
- */
-export class CountsSummary {
-  total = 0;
-  area = 0;
-  private m = 0;
-  private prev1 = 0;
-  private prev2 = 0;
-  private col = 0;
-  private row = 0;
-  private readonly box: RunBox;
-
-  constructor(private readonly h: number, w: number) {
-    this.box = new RunBox(h, w);
-  }
-
-  /** The next decoded value: counts from the fourth on are deltas from the count two before (maskApi.c). */
-  pushDelta(x: number): void {
-    if (this.m > 2) x += this.prev2;
-    const count = x >>> 0;
-    this.prev2 = this.prev1;
-    this.prev1 = count;
-    if (count === 0) {
-      this.m++;
-      return;
-    }
-    const h = this.h;
-    const col = this.col;
-    const row = this.row;
-    let endRow = row + count;
-    let endCol = col;
-    if (endRow >= h) {
-      // Most runs end in the next column; a float modulo would be a runtime call.
-      if (endRow < 2 * h) {
-        endCol++;
-        endRow -= h;
-      } else {
-        const q = Math.floor(endRow / h);
-        endCol += q;
-        endRow -= q * h;
-      }
-    }
-    if (this.m & 1) {
-      this.area += count;
-      // The last pixel of the run is one before the end position.
-      if (endRow > 0) this.box.addCells(col, row, endCol, endRow - 1);
-      else this.box.addCells(col, row, endCol - 1, h - 1);
-    }
-    this.total += count;
-    this.col = endCol;
-    this.row = endRow;
-    this.m++;
-  }
-
-  /** The summary; rleToBbox drops a trailing zeros run, so only a single run (no foreground) is special. */
-  result(): RleStringSummary {
-    return { total: this.total, area: this.area, bbox: this.m < 2 ? [0, 0, 0, 0] : this.box.box() };
   }
 }

@@ -1,5 +1,6 @@
 import { MaskApiError } from '../errors.js';
-import { CountsSummary, RunBox, type Bbox, type RleStringSummary } from './counts-summary.js';
+import { RunBox, type Bbox, type RleStringSummary } from './counts-summary.js';
+import { Summary, summarizeCountsBytes } from './rle-bytes.js';
 import { rasterScratch, rasterizePolygon } from './polygon-raster.js';
 
 /**
@@ -356,20 +357,19 @@ export function rleFrString(s: string, h: number, w: number): Rle {
 }
 
 /**
- * One pass over a compressed counts string giving its total, area and box —
- * the same numbers as rleFrString followed by rleArea and rleToBbox, but with
- * no allocation: loading 10^5 segmentation results needs only these, and the
- * runs themselves are decoded later for the few pairs whose boxes overlap.
+ * Total, area and box of a compressed counts string — the same numbers as
+ * rleFrString followed by rleArea and rleToBbox, without making the counts
+ * array (loading 10^5 mask results needs only these; the runs themselves
+ * are decoded later for the few pairs whose boxes overlap).
  */
 export function rleStringSummary(s: string, h: number, w: number): RleStringSummary {
-  const n = s.length;
-  const summary = new CountsSummary(h, w);
-  let p = 0;
-  while (p < n) {
-    p = readDelta(s, p);
-    summary.pushDelta(delta);
+  const out = new Float64Array(Summary.Length);
+  // Counts characters are '0'..'o': a string with wider ones is malformed, and one without reads as its latin1 bytes.
+  if (/[^\x00-\xff]/.test(s) || !summarizeCountsBytes(Buffer.from(s, 'latin1'), 0, s.length, h, w, out, false)) {
+    rleFrString(s, h, w); // throws, locating the fault
+    throw new MaskApiError('Invalid RLE string', 'ValueError');
   }
-  return summary.result();
+  return { total: out[Summary.Total]!, area: out[Summary.Area]!, bbox: [out[Summary.Box]!, out[Summary.Box + 1]!, out[Summary.Box + 2]!, out[Summary.Box + 3]!] };
 }
 
 function badString(s: string, p: number, what: string): never {

@@ -95,38 +95,38 @@ function sortByScoreInto(idx: Int32Array, lo: number, hi: number, score: Float64
 
 const NO_IOUS = new Float64Array(0);
 
+/** `buf` if it holds n entries, else a new one twice as large (contents are not kept). */
+function atLeast<T extends Int32Array | Float64Array | Uint8Array>(buf: T, n: number, make: (n: number) => T): T {
+  return buf.length >= n ? buf : make(Math.max(n, buf.length * 2));
+}
+
 /** Buffers reused across the 10^4–10^5 cells of an evaluation, grown as needed (an allocation per cell is what evaluation time would go to). */
 class CellScratch {
-  order = new Int32Array(256);
-  ious = new Float64Array(1024);
-  dtBoxes = new Float64Array(1024);
-  gtBoxes = new Float64Array(256);
-  crowd = new Uint8Array(64);
+  private order = new Int32Array(256);
+  private ious = new Float64Array(1024);
+  private dtBoxes = new Float64Array(1024);
+  private gtBoxes = new Float64Array(256);
+  private crowd = new Uint8Array(64);
 
-  /** The first n entries of `order`, grown if needed. */
   orderOf(n: number): Int32Array {
-    if (this.order.length < n) this.order = new Int32Array(Math.max(n, this.order.length * 2));
-    return this.order;
+    return (this.order = atLeast(this.order, n, (m) => new Int32Array(m)));
   }
 
+  /** Exactly n entries (the IoU matrix is returned to callers). */
   iousOf(n: number): Float64Array {
-    if (this.ious.length < n) this.ious = new Float64Array(Math.max(n, this.ious.length * 2));
-    return this.ious.subarray(0, n);
+    return (this.ious = atLeast(this.ious, n, (m) => new Float64Array(m))).subarray(0, n);
   }
 
   dtBoxesOf(n: number): Float64Array {
-    if (this.dtBoxes.length < n) this.dtBoxes = new Float64Array(Math.max(n, this.dtBoxes.length * 2));
-    return this.dtBoxes;
+    return (this.dtBoxes = atLeast(this.dtBoxes, n, (m) => new Float64Array(m)));
   }
 
   gtBoxesOf(n: number): Float64Array {
-    if (this.gtBoxes.length < n) this.gtBoxes = new Float64Array(Math.max(n, this.gtBoxes.length * 2));
-    return this.gtBoxes;
+    return (this.gtBoxes = atLeast(this.gtBoxes, n, (m) => new Float64Array(m)));
   }
 
   crowdOf(n: number): Uint8Array {
-    if (this.crowd.length < n) this.crowd = new Uint8Array(Math.max(n, this.crowd.length * 2));
-    return this.crowd;
+    return (this.crowd = atLeast(this.crowd, n, (m) => new Uint8Array(m)));
   }
 }
 

@@ -1,4 +1,5 @@
-export { Coco, readJson, type AnnFilter, type LoadResOptions } from './coco.js';
+export { Coco, type AnnFilter, type LoadResOptions } from './coco.js';
+export { readJson } from './json-file.js';
 export { CocoEval, type EvalImg, type Accumulated } from './cocoeval.js';
 export { Params, type IouType } from './params.js';
 export * as mask from './mask.js';

@@ -136,6 +136,28 @@ describe('results read from bytes', () => {
     expect(E.summarize()).toEqual(B.summarize());
   });
 
+  it('accumulate alike when a helper thread accumulates categories during evaluate()', () => {
+    for (const iouType of ['segm', 'bbox'] as const) {
+      const dt = gt.loadResFile(write(iouType === 'segm' ? segmText : bboxText), { threads: 1 });
+      const one = new CocoEval(gt, dt, iouType, { threads: 1 });
+      one.evaluate();
+      const a = one.accumulate();
+      const two = new CocoEval(gt, dt, iouType, { threads: 2 });
+      two.evaluate();
+      const b = two.accumulate();
+      expect(Array.from(b.precision)).toEqual(Array.from(a.precision));
+      expect(Array.from(b.recall)).toEqual(Array.from(a.recall));
+      expect(Array.from(b.scores)).toEqual(Array.from(a.scores));
+      expect(two.summarize()).toEqual(one.summarize());
+      // Thresholds changed after evaluate(): the helper's work is set aside.
+      const three = new CocoEval(gt, dt, iouType, { threads: 2 });
+      three.evaluate();
+      three.params.recThrs = three.params.recThrs.filter((_, i) => i % 2 === 0);
+      const c = three.accumulate();
+      expect(c.counts[1]).toBe(51);
+    }
+  });
+
   it('summarise alike on one thread and two, over many chunks, malformed masks included', () => {
     const text = JSON.stringify(Array.from({ length: 4 }, () => segm).flat().map((r, i) => (i % 397 === 5 ? { ...r, segmentation: { size: [2, 2], counts: 'o' } } : r)));
     const b = new Uint8Array(new SharedArrayBuffer(text.length));
@@ -163,7 +185,7 @@ describe('results read from bytes', () => {
 });
 
 describe('the helper thread program', () => {
-  it('runs in a worker from its source text and does a whole job alone (masks, then polygons)', async () => {
+  it('runs in a worker from its source text and does whole jobs alone (masks, polygons, a category to accumulate)', async () => {
     const { Worker, MessageChannel, receiveMessageOnPort } = await import('node:worker_threads');
     const { workerSource } = await import('../../eval/src/coco/helper-thread.js');
     const { rleFrPoly } = await import('../../eval/src/coco/rle.js');
@@ -201,6 +223,37 @@ describe('the helper thread program', () => {
       port1.close();
       expect(m.message.chunk).toBe(0);
       expect(Array.from(m.message.counts)).toEqual(Array.from(rleFrPoly(poly, 12, 11).counts));
+      // A category to accumulate: two cells, T = 2, A = 1, M = 2, R = 3, K = 2 (this is category 1).
+      const { accumulateCategory } = await import('../../eval/src/coco/accumulate-category.js');
+      const { argsortDescending } = await import('../../eval/src/numeric/argsort.js');
+      const sab = <T extends Uint8Array | Int32Array | Float64Array>(a: T): T => {
+        const copy = new (a.constructor as new (b: SharedArrayBuffer) => T)(new SharedArrayBuffer(a.byteLength));
+        copy.set(a as never);
+        return copy;
+      };
+      const res = {
+        cellOffset: sab(Int32Array.of(0, 3)),
+        cellCount: sab(Int32Array.of(3, 2)),
+        scores: sab(Float64Array.of(0.9, 0.5, 0.2, 0.8, 0.5)),
+        tp: [sab(Uint8Array.of(1, 0, 1, 1, 0, 1, 0, 0, 0, 0))],
+        ig: [sab(Uint8Array.of(0, 0, 0, 0, 1, 0, 0, 0, 1, 0))],
+        npig: sab(Float64Array.of(3)),
+      };
+      const dims: [number, number, number, number, number] = [2, 3, 2, 1, 2];
+      const size = 2 * 3 * 2 * 1 * 2;
+      const want = { precision: new Float64Array(size).fill(-1), recall: new Float64Array(2 * 2 * 2).fill(-1), scores: new Float64Array(size).fill(-1) };
+      accumulateCategory(res, 1, dims, [0, 0.5, 1], [1, 3], want.precision, want.recall, want.scores, argsortDescending);
+      const got = { precision: new Float64Array(new SharedArrayBuffer(8 * size)).fill(-1), recall: new Float64Array(new SharedArrayBuffer(64)).fill(-1), scores: new Float64Array(new SharedArrayBuffer(8 * size)).fill(-1) };
+      const state = new Int32Array(new SharedArrayBuffer(8));
+      worker.postMessage({ kind: 'accumulation', dims, recThrs: [0, 0.5, 1], maxDets: [1, 3], precision: got.precision.buffer, recall: got.recall.buffer, scores: got.scores.buffer, state: state.buffer });
+      worker.postMessage({ kind: 'category', k: 1, res });
+      Atomics.wait(state, 1, 0, 20000);
+      if (Atomics.load(state, 1) === 1) Atomics.wait(state, 1, 1, 20000);
+      expect(Atomics.load(state, 1)).toBe(2);
+      expect(Array.from(got.precision)).toEqual(Array.from(want.precision));
+      expect(Array.from(got.recall)).toEqual(Array.from(want.recall));
+      expect(Array.from(got.scores)).toEqual(Array.from(want.scores));
+      expect(want.precision.some((v) => v > 0)).toBe(true);
     } finally {
       await worker.terminate();
     }

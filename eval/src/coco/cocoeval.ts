@@ -1,12 +1,22 @@
 import { EvalInputError } from '../errors.js';
 import { argsortDescending } from '../numeric/argsort.js';
+import { accumulateCategory, type CategoryResult } from './accumulate-category.js';
 import { formatFixed, npMean } from '../numeric/numpy.js';
 import type { Coco } from './coco.js';
 import { greedyMatch } from './match.js';
 import { Params, type IouType } from './params.js';
 import { bbIou, refineRleIou, rleToBbox } from './rle.js';
 import { CountsArena } from './rle-bytes.js';
+import { HelperThread, type AccumulateJob } from './helper-thread.js';
 import type { CocoAnnotation } from './types.js';
+
+/** Detections from which a helper thread accumulates while evaluate() runs. */
+const PARALLEL_DETECTIONS = 20000;
+
+export interface CocoEvalOptions {
+  /** 1: all on this thread. 2: a helper thread accumulates while evaluate() runs. By default, from 20,000 detections. */
+  threads?: 1 | 2;
+}
 
 /** pycocotools' evaluateImg result for one (image, category, area range). */
 export interface EvalImg {
@@ -43,19 +53,6 @@ interface Buckets {
   idx: Int32Array;
 }
 
-/** Per category: what accumulate() needs, flat over that category's detections in image order. */
-interface CategoryResult {
-  /** Cells (image order) that had GT or detections: per cell, detection offset and count (≤ maxDets[-1]). */
-  cellOffset: Int32Array;
-  cellCount: Int32Array;
-  scores: Float64Array;
-  /** Per area range: [T][N] matched-and-true flags and ignore flags, and the non-ignored GT count. */
-  tp: Uint8Array[];
-  ig: Uint8Array[];
-  npig: Float64Array;
-}
-
-const EPS = 2.220446049250313e-16; // np.spacing(1)
 
 function uniqueSorted(v: readonly number[]): number[] {
   return [...new Set(v)].sort((a, b) => a - b);
@@ -95,6 +92,32 @@ function sortByScoreInto(idx: Int32Array, lo: number, hi: number, score: Float64
 
 const NO_IOUS = new Float64Array(0);
 
+/**
+ * Zeroed arrays for one category's results, in one buffer — shared memory
+ * when a helper thread will read them.
+ */
+function categoryResult(cells: number, N: number, T: number, A: number, shared: boolean): CategoryResult {
+  // Float64 parts first, then int32, then bytes: every view stays aligned.
+  const bytes = 8 * (N + A) + 4 * 2 * cells + 2 * A * T * N;
+  const buf = shared ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes);
+  let at = 0;
+  const take = <V>(make: (b: ArrayBufferLike, offset: number, length: number) => V, length: number, size: number): V => {
+    const view = make(buf, at, length);
+    at += length * size;
+    return view;
+  };
+  const f64 = (n: number) => take((b, o, l) => new Float64Array(b, o, l), n, 8);
+  const i32 = (n: number) => take((b, o, l) => new Int32Array(b, o, l), n, 4);
+  const u8 = (n: number) => take((b, o, l) => new Uint8Array(b, o, l), n, 1);
+  const scores = f64(N);
+  const npig = f64(A);
+  const cellOffset = i32(cells);
+  const cellCount = i32(cells);
+  const tp = Array.from({ length: A }, () => u8(T * N));
+  const ig = Array.from({ length: A }, () => u8(T * N));
+  return { cellOffset, cellCount, scores, tp, ig, npig };
+}
+
 /** `buf` if it holds n entries, else a new one twice as large (contents are not kept). */
 function atLeast<T extends Int32Array | Float64Array | Uint8Array>(buf: T, n: number, make: (n: number) => T): T {
   return buf.length >= n ? buf : make(Math.max(n, buf.length * 2));
@@ -130,118 +153,6 @@ class CellScratch {
   }
 }
 
-/**
- * accumulate() for one category k: its precision, recall and scores entries
- * (C order [T][R][K][A][M] and [T][K][A][M]) from the per-detection flags
- * evaluate() left.
- */
-function accumulateCategory(
-  res: CategoryResult,
-  k: number,
-  [T, R, K, A, M]: [number, number, number, number, number],
-  recThrs: readonly number[],
-  maxDets: readonly number[],
-  precision: Float64Array,
-  recall: Float64Array,
-  scoresOut: Float64Array,
-): void {
-  const Ntot = res.scores.length;
-  const pendingCopies: number[] = [];
-  // One stable sort by descending score (ties keep image order) serves
-  // every maxDet: the stable order of a subset is the subset of the order.
-  const rank = new Int32Array(Ntot);
-  for (let ci = 0; ci < res.cellOffset.length; ci++) {
-    const o = res.cellOffset[ci]!;
-    for (let d = 0; d < res.cellCount[ci]!; d++) rank[o + d] = d;
-  }
-  const all = argsortDescending(res.scores);
-  let maxCellCount = 0;
-  for (const n of res.cellCount) if (n > maxCellCount) maxCellCount = n;
-  for (let m = 0; m < M; m++) {
-    const maxDet = maxDets[m]!;
-    if (m + 1 < M && maxDet >= maxCellCount) {
-      // No cell is truncated at this maxDet: results equal the next larger one's.
-      pendingCopies.push(m);
-      continue;
-    }
-    // Detections kept at this maxDet: the first maxDet of each cell.
-    let sel: Int32Array = all;
-    if (maxDet < maxDets[M - 1]!) {
-      sel = new Int32Array(Ntot);
-      let q = 0;
-      for (let i = 0; i < Ntot; i++) if (rank[all[i]!]! < maxDet) sel[q++] = all[i]!;
-      sel = sel.subarray(0, q);
-    }
-    const N = sel.length;
-    const tpPos = new Int32Array(N + 1);
-    const prAtTp = new Float64Array(N + 1);
-    for (let a = 0; a < A; a++) {
-      const npig = res.npig[a]!;
-      if (npig === 0) continue;
-      const tpA = res.tp[a]!;
-      const igA = res.ig[a]!;
-      for (let t = 0; t < T; t++) {
-        const base = t * Ntot;
-        // Precision only rises at true positives, and recall only changes
-        // there: so the interpolated precision at a recall threshold is the
-        // running max (from the right) of precision over true positives.
-        let tp = 0;
-        let fp = 0;
-        for (let i = 0; i < N; i++) {
-          const j = base + sel[i]!;
-          if (igA[j]) continue;
-          if (tpA[j]) {
-            tp++;
-            tpPos[tp] = i;
-            prAtTp[tp] = tp / (fp + tp + EPS);
-          } else fp++;
-        }
-        recall[((t * K + k) * A + a) * M + m] = N > 0 ? tp / npig : 0;
-        for (let v = tp - 1; v >= 1; v--) if (prAtTp[v + 1]! > prAtTp[v]!) prAtTp[v] = prAtTp[v + 1]!;
-        // q[r] = pr[searchsorted_left(rc, recThrs[r])]; past the end the rest stay 0.
-        let v = 1;
-        for (let ri = 0; ri < R; ri++) {
-          const thr = recThrs[ri]!;
-          const j = (((t * R + ri) * K + k) * A + a) * M + m;
-          if (N === 0) {
-            precision[j] = 0;
-            scoresOut[j] = 0;
-            continue;
-          }
-          if (!(0 < thr)) {
-            // rc[0] >= thr: index 0, whose envelope is the max over everything.
-            precision[j] = tp > 0 ? prAtTp[1]! : 0;
-            scoresOut[j] = res.scores[sel[0]!]!;
-            continue;
-          }
-          while (v <= tp && v / npig < thr) v++;
-          if (v > tp) {
-            for (let rj = ri; rj < R; rj++) {
-              const jj = (((t * R + rj) * K + k) * A + a) * M + m;
-              precision[jj] = 0;
-              scoresOut[jj] = 0;
-            }
-            break;
-          }
-          precision[j] = prAtTp[v]!;
-          scoresOut[j] = res.scores[sel[tpPos[v]!]!]!;
-        }
-      }
-    }
-  }
-  // Fill the maxDets that needed no truncation from the largest one (largest first).
-  for (const m of pendingCopies.reverse()) {
-    for (let t = 0; t < T; t++)
-      for (let a = 0; a < A; a++) {
-        recall[((t * K + k) * A + a) * M + m] = recall[((t * K + k) * A + a) * M + m + 1]!;
-        for (let r = 0; r < R; r++) {
-          const j = (((t * R + r) * K + k) * A + a) * M + m;
-          precision[j] = precision[j + 1]!;
-          scoresOut[j] = scoresOut[j + 1]!;
-        }
-      }
-  }
-}
 
 /**
  * COCO detection evaluation, numerically identical to pycocotools'
@@ -279,10 +190,14 @@ export class CocoEval {
     results: (CategoryResult | null)[];
   };
 
+  /** A helper thread accumulating categories while evaluate() runs, and what it was given. */
+  private pipeline?: { helper: HelperThread; job: AccumulateJob; recThrs: number[]; T: number };
+
   constructor(
     readonly cocoGt: Coco,
     readonly cocoDt: Coco,
     iouType: IouType = 'segm',
+    private readonly options: CocoEvalOptions = {},
   ) {
     this.params = new Params(iouType);
     this.params.imgIds = uniqueSorted(cocoGt.getImgIds());
@@ -450,6 +365,16 @@ export class CocoEval {
     const s = this.state;
     const T = p.iouThrs.length;
     const A = s.areaRng.length;
+    // With many detections a helper thread accumulates each category as soon as it is evaluated.
+    this.pipeline?.helper.close();
+    this.pipeline = undefined;
+    const threads = this.options.threads;
+    const helper = threads === 2 || (threads === undefined && dts.length >= PARALLEL_DETECTIONS) ? HelperThread.start() : null;
+    if (helper) {
+      const job = helper.accumulate([T, p.recThrs.length, Kk, A, maxDets.length], p.recThrs, maxDets);
+      this.pipeline = { helper, job, recThrs: [...p.recThrs], T };
+    }
+    const job = this.pipeline?.job;
     const gtArea = column(gts, (g) => g.area);
     const gtCrowd = s.gtCrowd;
     const gtId = column(gts, (g) => g.id);
@@ -485,14 +410,7 @@ export class CocoEval {
         s.results.push(null);
         continue;
       }
-      const res: CategoryResult = {
-        cellOffset: new Int32Array(cells.length),
-        cellCount: new Int32Array(cells.length),
-        scores: new Float64Array(N),
-        tp: Array.from({ length: A }, () => new Uint8Array(T * N)),
-        ig: Array.from({ length: A }, () => new Uint8Array(T * N)),
-        npig: new Float64Array(A),
-      };
+      const res = categoryResult(cells.length, N, T, A, job !== undefined);
       let off = 0;
       for (let ci = 0; ci < cells.length; ci++) {
         const { dtOrder, gtMembers } = this.cell(cells[ci]!);
@@ -571,6 +489,7 @@ export class CocoEval {
         off += D;
       }
       s.results.push(res);
+      job?.post(k, res);
     }
   }
 
@@ -664,13 +583,23 @@ export class CocoEval {
     const K = s.nCatsInKey;
     const A = s.areaRng.length;
     const M = s.maxDets.length;
+    const pipe = this.pipeline;
+    this.pipeline = undefined;
+    // The helper's work stands if the thresholds are still those it was given.
+    if (pipe && pipe.T === T && pipe.recThrs.length === R && pipe.recThrs.every((v, i) => v === p.recThrs[i])) {
+      const out = pipe.job.finish(s.results);
+      pipe.helper.close();
+      this.eval = { counts: [T, R, K, A, M], precision: out.precision, recall: out.recall, scores: out.scores };
+      return this.eval;
+    }
+    pipe?.helper.close();
     const precision = new Float64Array(T * R * K * A * M).fill(-1);
     const recall = new Float64Array(T * K * A * M).fill(-1);
     const scoresOut = new Float64Array(T * R * K * A * M).fill(-1);
     for (let k = 0; k < K; k++) {
       const res = s.results[k];
       // One call per category: the compiler optimises this small function after a few categories.
-      if (res) accumulateCategory(res, k, [T, R, K, A, M], p.recThrs, s.maxDets, precision, recall, scoresOut);
+      if (res) accumulateCategory(res, k, [T, R, K, A, M], p.recThrs, s.maxDets, precision, recall, scoresOut, argsortDescending);
     }
     this.eval = { counts: [T, R, K, A, M], precision, recall, scores: scoresOut };
     return this.eval;

@@ -1,12 +1,15 @@
 import { MessageChannel, Worker, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
+import { argsortDescending } from '../numeric/argsort.js';
+import { accumulateCategory, type CategoryResult } from './accumulate-category.js';
 import { rasterScratch, rasterizePolygon } from './polygon-raster.js';
 import { Summary, summarizeCountsBytes } from './rle-bytes.js';
 
 /**
- * A worker thread that helps load large mask results: it summarises the
- * results' masks (total, area and box of each mask's counts — the longest
- * step of loading 10^5 of them) and then rasterises the ground truth's
- * polygons, which mask evaluation needs next.
+ * A worker thread that helps with large evaluations: while mask results
+ * load, it rasterises the ground truth's polygons (which mask evaluation
+ * needs next) and summarises the results' masks (total, area and box of
+ * each mask's counts — the longest step of loading 10^5 of them); while
+ * evaluate() runs, it accumulates each category as soon as it is evaluated.
  *
  * Each job is cut into chunks that both threads claim from a shared
  * counter, so the worker can only help: if it starts late, this thread has
@@ -102,6 +105,8 @@ const BACKSLASH = 92;
 const summarize = ${summarizeCountsBytes.toString()};
 const rasterize = ${rasterizePolygon.toString()};
 const rasterScratch = ${rasterScratch.toString()};
+const argsort = ${argsortDescending.toString()};
+const accumulateCategory = ${accumulateCategory.toString()};
 ${summarizeRange.toString()}
 ${rasterizeRange.toString()}
 ${claimChunks.toString()}
@@ -109,8 +114,22 @@ ${claimChunks.toString()}
 const probe = new Float64Array(${Summary.Length});
 const works = summarize(Uint8Array.of(48, 52), 0, 2, 2, 2, probe) && probe[1] === 4 && rasterize([0, 0, 1, 0, 1, 1], 2, 2, rasterScratch()).length > 0;
 const scratch = rasterScratch();
+let accumulation = null;
 parentPort.on('message', (job) => {
   if (!works) return;
+  if (job.kind === 'accumulation') {
+    accumulation = { ...job, precision: new Float64Array(job.precision), recall: new Float64Array(job.recall), scores: new Float64Array(job.scores), state: new Int32Array(job.state) };
+    return;
+  }
+  if (job.kind === 'category') {
+    const a = accumulation;
+    // Claimed by whichever thread gets there first (0: free, 1: claimed, 2: done).
+    if (Atomics.compareExchange(a.state, job.k, 0, 1) !== 0) return;
+    accumulateCategory(job.res, job.k, a.dims, a.recThrs, a.maxDets, a.precision, a.recall, a.scores, argsort);
+    Atomics.store(a.state, job.k, 2);
+    Atomics.notify(a.state, job.k);
+    return;
+  }
   const ctrl = new Int32Array(job.ctrl);
   const done = new Uint8Array(job.done);
   if (job.kind === 'masks') {
@@ -237,6 +256,48 @@ export class HelperThread {
     };
   }
 
+  /**
+   * Start accumulating (pycocotools' accumulate) into shared arrays; `post`
+   * hands over a category as soon as it is evaluated, `finish` accumulates
+   * here whatever the worker has not taken and waits for the rest.
+   */
+  accumulate(dims: [number, number, number, number, number], recThrs: readonly number[], maxDets: readonly number[]): AccumulateJob {
+    const [T, R, K, A, M] = dims;
+    const precision = new Float64Array(new SharedArrayBuffer(8 * T * R * K * A * M)).fill(-1);
+    const recall = new Float64Array(new SharedArrayBuffer(8 * T * K * A * M)).fill(-1);
+    const scores = new Float64Array(new SharedArrayBuffer(8 * T * R * K * A * M)).fill(-1);
+    const state = new Int32Array(new SharedArrayBuffer(4 * K));
+    this.worker.postMessage({ kind: 'accumulation', dims, recThrs: [...recThrs], maxDets: [...maxDets], precision: precision.buffer, recall: recall.buffer, scores: scores.buffer, state: state.buffer });
+    const run = (k: number, res: CategoryResult): void => accumulateCategory(res, k, dims, recThrs, maxDets, precision, recall, scores, argsortDescending);
+    return {
+      post: (k, res) => {
+        // Views of shared memory arrive as views of the same memory.
+        this.worker.postMessage({ kind: 'category', k, res });
+      },
+      finish: (results) => {
+        results.forEach((res, k) => {
+          if (res && Atomics.compareExchange(state, k, 0, 1) === 0) {
+            run(k, res);
+            Atomics.store(state, k, 2);
+          }
+        });
+        // Wait for the categories the worker took; redo one it stalls on.
+        results.forEach((res, k) => {
+          if (!res) return;
+          const since = performance.now();
+          while (Atomics.load(state, k) !== 2) {
+            Atomics.wait(state, k, 1, 50);
+            if (Atomics.load(state, k) !== 2 && performance.now() - since > STALL_MS) {
+              run(k, res);
+              break;
+            }
+          }
+        });
+        return { precision, recall, scores };
+      },
+    };
+  }
+
   close(): void {
     void this.worker.terminate();
   }
@@ -249,6 +310,13 @@ function drain(port: MessagePort, store: (chunk: number, lengths: Int32Array, co
     if (!m) return;
     store(m.message.chunk, m.message.lengths, m.message.counts);
   }
+}
+
+/** Accumulation under way (see HelperThread.accumulate). */
+export interface AccumulateJob {
+  /** Hand over category k (its arrays must be views of SharedArrayBuffers). */
+  post(k: number, res: CategoryResult): void;
+  finish(results: readonly (CategoryResult | null)[]): { precision: Float64Array; recall: Float64Array; scores: Float64Array };
 }
 
 /** The same summaries on this thread alone (few masks, or no worker wanted), done in `finish()`. */

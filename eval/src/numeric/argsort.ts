@@ -4,17 +4,17 @@
  * rank detections. A stable LSD radix sort on the values' IEEE bits: 10^5
  * scores sort with no comparator calls, several times faster than
  * Array.prototype.sort with one. Values with a NaN (which have no order) use
- * a comparator sort.
+ * a comparator sort. Self-contained: a worker thread also runs it, from its
+ * source text.
  */
-/** The key extraction reads a double's words in little-endian order. */
-const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
-
 export function argsortDescending(values: Float64Array): Int32Array {
   const n = values.length;
   let idx = new Int32Array(n);
   for (let i = 0; i < n; i++) idx[i] = i;
   if (n < 2) return idx;
-  if (n < 64 || !LITTLE_ENDIAN || values.some(Number.isNaN)) return comparatorSort(values, idx);
+  // The keys read a double's words in little-endian order.
+  const littleEndian = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+  if (n < 64 || !littleEndian || values.some(Number.isNaN)) return Int32Array.from(Array.from(idx).sort((a, b) => values[b]! - values[a]! || a - b));
   // Keys whose unsigned order (high word, then low word) is the descending
   // order of the values: a non-negative value's bits grow with it, so all but
   // the sign bit are inverted; a negative value's bits grow with its
@@ -57,8 +57,4 @@ export function argsortDescending(values: Float64Array): Int32Array {
     tmp = t;
   }
   return idx;
-}
-
-function comparatorSort(values: Float64Array, idx: Int32Array): Int32Array {
-  return Int32Array.from(Array.from(idx).sort((a, b) => values[b]! - values[a]! || a - b));
 }

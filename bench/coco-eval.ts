@@ -46,7 +46,7 @@ async function child(set: string, threads: string): Promise<void> {
   const gt = Coco.fromFile(join(DIR, `${set}_gt.json`));
   const dt = gt.loadResFile(join(DIR, `${set}_dets.json`), threads === '1' ? { threads: 1 } : {});
   const t1 = performance.now();
-  const E = new CocoEval(gt, dt, set as 'bbox' | 'segm');
+  const E = new CocoEval(gt, dt, set as 'bbox' | 'segm', threads === '1' ? { threads: 1 } : {});
   E.evaluate();
   const t2 = performance.now();
   E.accumulate();

@@ -10,16 +10,28 @@ function randomMask(rng: Rng, h: number, w: number): Uint8Array {
   return m;
 }
 
+/** Two random masks of one random size, and their pixel counts by brute force. */
+function maskPair(rng: Rng, maxSide: number) {
+  const h = 1 + rng.int(maxSide);
+  const w = 1 + rng.int(maxSide);
+  const a = randomMask(rng, h, w);
+  const b = randomMask(rng, h, w);
+  let inter = 0;
+  let union = 0;
+  let areaA = 0;
+  for (let j = 0; j < a.length; j++) {
+    inter += a[j]! & b[j]!;
+    union += a[j]! | b[j]!;
+    areaA += a[j]!;
+  }
+  return { h, w, a, b, inter, union, areaA };
+}
+
 describe('rleIntersection', () => {
   it('counts the shared foreground pixels of decoded masks (empty, full, random, zero-length runs)', () => {
     const rng = new Rng(5);
     for (let n = 0; n < 500; n++) {
-      const h = 1 + rng.int(20);
-      const w = 1 + rng.int(20);
-      const a = randomMask(rng, h, w);
-      const b = randomMask(rng, h, w);
-      let expected = 0;
-      for (let j = 0; j < a.length; j++) expected += a[j]! & b[j]!;
+      const { h, w, a, b, inter: expected } = maskPair(rng, 20);
       const ra = rleEncode(a, h, w);
       // A run list with explicit zero-length runs inside covers the same pixels.
       const padded = Uint32Array.from([...ra.counts.slice(0, 1), 0, 0, ...ra.counts.slice(1)]);
@@ -32,18 +44,7 @@ describe('rleIntersection', () => {
   it('gives IoU = |A∩B| / |A∪B|, and the detection area as union for crowd GT', () => {
     const rng = new Rng(9);
     for (let n = 0; n < 200; n++) {
-      const h = 2 + rng.int(15);
-      const w = 2 + rng.int(15);
-      const a = randomMask(rng, h, w);
-      const b = randomMask(rng, h, w);
-      let inter = 0;
-      let uni = 0;
-      let areaA = 0;
-      for (let j = 0; j < a.length; j++) {
-        inter += a[j]! & b[j]!;
-        uni += a[j]! | b[j]!;
-        areaA += a[j]!;
-      }
+      const { h, w, a, b, inter, union: uni, areaA } = maskPair(rng, 16);
       const dt: Rle[] = [rleEncode(a, h, w)];
       const gt: Rle[] = [rleEncode(b, h, w)];
       const [plain] = rleIou(dt, gt, [0]);

@@ -81,18 +81,35 @@ function rasterizeRange(
 
 /**
  * Claim chunks until none are left, running each and then marking it done.
- * ctrl[0]: next chunk to claim; ctrl[1]: chunks finished. Self-contained,
- * as it also runs in the worker.
+ * ctrl[0]: next chunk to claim; ctrl[1]: chunks finished; ctrl[2]: set
+ * when the worker failed on a chunk (the main thread then redoes what is
+ * not done at once). Self-contained, as it also runs in the worker.
  */
 function claimChunks(ctrl: Int32Array, done: Uint8Array, run: (chunk: number) => void): void {
   for (;;) {
     const c = Atomics.add(ctrl, 0, 1);
     if (c >= done.length) return;
-    run(c);
+    try {
+      run(c);
+    } catch (err) {
+      Atomics.store(ctrl, 2, 1);
+      Atomics.notify(ctrl, 1);
+      throw err;
+    }
     Atomics.store(done, c, 1);
     Atomics.add(ctrl, 1, 1);
     Atomics.notify(ctrl, 1);
   }
+}
+
+/** Counts of [1000, 44, 3, 12] as they lie in a JSON file: multi-character values and an escaped backslash. */
+const PROBE_COUNTS = 'Xo0\\\\13PO';
+const PROBE_POLYGON = [1.2, 0.5, 7.9, 2.25, 4, 8.6];
+
+function probeSummary(): Float64Array {
+  const out = new Float64Array(Summary.Length);
+  summarizeCountsBytes(Uint8Array.from(PROBE_COUNTS, (c) => c.charCodeAt(0)), 0, PROBE_COUNTS.length, 1, 1059, out);
+  return out;
 }
 
 /** The worker's program: the functions above, then one job per message, in order. */
@@ -101,7 +118,6 @@ export function workerSource(): string {
 const { parentPort } = require('node:worker_threads');
 // Some TypeScript runners (tsx, esbuild with keepNames) wrap inner functions in __name(f, "f").
 const __name = (f) => f;
-const BACKSLASH = 92;
 const summarize = ${summarizeCountsBytes.toString()};
 const rasterize = ${rasterizePolygon.toString()};
 const rasterScratch = ${rasterScratch.toString()};
@@ -110,9 +126,11 @@ const accumulateCategory = ${accumulateCategory.toString()};
 ${summarizeRange.toString()}
 ${rasterizeRange.toString()}
 ${claimChunks.toString()}
-// A program that does not work claims nothing (the main thread then does every chunk).
+// A program that does not work claims nothing (the main thread then does every chunk): it must give what this thread gives.
 const probe = new Float64Array(${Summary.Length});
-const works = summarize(Uint8Array.of(48, 52), 0, 2, 2, 2, probe) && probe[1] === 4 && rasterize([0, 0, 1, 0, 1, 1], 2, 2, rasterScratch()).length > 0;
+let works = summarize(Uint8Array.from(${JSON.stringify(PROBE_COUNTS)}, (c) => c.charCodeAt(0)), 0, ${PROBE_COUNTS.length}, 1, 1059, probe)
+  && probe.join() === ${JSON.stringify(probeSummary().join())}
+  && rasterize(${JSON.stringify(PROBE_POLYGON)}, 9, 9, rasterScratch()).join() === ${JSON.stringify(rasterizePolygon(PROBE_POLYGON, 9, 9, rasterScratch()).join())};
 const scratch = rasterScratch();
 let accumulation = null;
 parentPort.on('message', (job) => {
@@ -125,23 +143,34 @@ parentPort.on('message', (job) => {
     const a = accumulation;
     // Claimed by whichever thread gets there first (0: free, 1: claimed, 2: done).
     if (Atomics.compareExchange(a.state, job.k, 0, 1) !== 0) return;
-    accumulateCategory(job.res, job.k, a.dims, a.recThrs, a.maxDets, a.precision, a.recall, a.scores, argsort);
-    Atomics.store(a.state, job.k, 2);
+    try {
+      accumulateCategory(job.res, job.k, a.dims, a.recThrs, a.maxDets, a.precision, a.recall, a.scores, argsort);
+      Atomics.store(a.state, job.k, 2);
+    } catch {
+      // Give the category back, and help no more.
+      works = false;
+      Atomics.store(a.state, job.k, 0);
+    }
     Atomics.notify(a.state, job.k);
     return;
   }
   const ctrl = new Int32Array(job.ctrl);
   const done = new Uint8Array(job.done);
-  if (job.kind === 'masks') {
-    const bytes = new Uint8Array(job.bytes), spans = new Float64Array(job.spans), out = new Float64Array(job.out), ok = new Uint8Array(job.ok);
-    claimChunks(ctrl, done, (c) => summarizeRange(summarize, bytes, spans, out, ok, c * ${MASK_CHUNK}, Math.min(ok.length, (c + 1) * ${MASK_CHUNK})));
-  } else {
-    const coords = new Float64Array(job.coords), start = new Int32Array(job.start), size = new Int32Array(job.size);
-    const n = start.length - 1;
-    claimChunks(ctrl, done, (c) => {
-      const r = rasterizeRange(rasterize, scratch, coords, start, size, c * ${POLYGON_CHUNK}, Math.min(n, (c + 1) * ${POLYGON_CHUNK}));
-      job.port.postMessage({ chunk: c, lengths: r.lengths, counts: r.counts }, [r.lengths.buffer, r.counts.buffer]);
-    });
+  try {
+    if (job.kind === 'masks') {
+      const bytes = new Uint8Array(job.bytes), spans = new Float64Array(job.spans), out = new Float64Array(job.out), ok = new Uint8Array(job.ok);
+      claimChunks(ctrl, done, (c) => summarizeRange(summarize, bytes, spans, out, ok, c * ${MASK_CHUNK}, Math.min(ok.length, (c + 1) * ${MASK_CHUNK})));
+    } else {
+      const coords = new Float64Array(job.coords), start = new Int32Array(job.start), size = new Int32Array(job.size);
+      const n = start.length - 1;
+      claimChunks(ctrl, done, (c) => {
+        const r = rasterizeRange(rasterize, scratch, coords, start, size, c * ${POLYGON_CHUNK}, Math.min(n, (c + 1) * ${POLYGON_CHUNK}));
+        job.port.postMessage({ chunk: c, lengths: r.lengths, counts: r.counts }, [r.lengths.buffer, r.counts.buffer]);
+      });
+    }
+  } catch {
+    // claimChunks told the main thread, which redoes the chunk; help no more.
+    works = false;
   }
 });
 `;
@@ -149,14 +178,14 @@ parentPort.on('message', (job) => {
 
 /** Shared progress of one chunked job. */
 class ChunkedJob {
-  readonly ctrl = new Int32Array(new SharedArrayBuffer(8));
+  readonly ctrl = new Int32Array(new SharedArrayBuffer(12));
   readonly done: Uint8Array;
 
   constructor(chunks: number) {
     this.done = new Uint8Array(new SharedArrayBuffer(chunks));
   }
 
-  /** Claim and run chunks here until none are left, then wait for the worker's; `redo` runs a chunk it has stalled on. */
+  /** Claim and run chunks here until none are left, then wait for the worker's (redoing them here if it failed or stalled). */
   finish(run: (chunk: number) => void): void {
     const chunks = this.done.length;
     claimChunks(this.ctrl, this.done, run);
@@ -168,7 +197,8 @@ class ChunkedJob {
       if (now !== seen) {
         seen = now;
         since = performance.now();
-      } else if (performance.now() - since > STALL_MS) {
+      }
+      if (Atomics.load(this.ctrl, 2) || performance.now() - since > STALL_MS) {
         for (let c = 0; c < chunks; c++) if (!Atomics.load(this.done, c)) run(c);
         return;
       }
@@ -281,16 +311,19 @@ export class HelperThread {
             Atomics.store(state, k, 2);
           }
         });
-        // Wait for the categories the worker took; redo one it stalls on.
+        // Wait for the categories the worker took; do one it gave back or stalls on.
         results.forEach((res, k) => {
           if (!res) return;
           const since = performance.now();
-          while (Atomics.load(state, k) !== 2) {
-            Atomics.wait(state, k, 1, 50);
-            if (Atomics.load(state, k) !== 2 && performance.now() - since > STALL_MS) {
+          for (;;) {
+            const st = Atomics.load(state, k);
+            if (st === 2) break;
+            if ((st === 0 && Atomics.compareExchange(state, k, 0, 1) === 0) || performance.now() - since > STALL_MS) {
               run(k, res);
+              Atomics.store(state, k, 2);
               break;
             }
+            Atomics.wait(state, k, 1, 50);
           }
         });
         return { precision, recall, scores };

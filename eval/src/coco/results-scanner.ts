@@ -8,14 +8,16 @@
  * be decoded.
  *
  * It accepts only what it fully understands: any other key, any other
- * value type, a duplicate key, an escape other than a backslash pair in a
- * counts string, or anything that is not valid JSON makes it give up
- * (return null), and the caller reads the file with `JSON.parse`. So when
- * it succeeds its values are exactly what `JSON.parse` would have given,
- * and errors are always reported by the general path.
+ * value type, a duplicate key, or anything that is not valid JSON makes it
+ * give up (return null), and the caller reads the file with `JSON.parse`.
+ * Counts strings are only delimited here; their characters (an escape other
+ * than a backslash pair included) are checked when they are decoded, and a
+ * bad one sends the caller to `JSON.parse` too. So when reading succeeds
+ * its values are exactly what `JSON.parse` would have given, and errors are
+ * always reported by the general path.
  */
 
-/** The fields of one scanned result, at `ScannedResults.data[i * STRIDE + field]`. */
+/** The fields of one scanned result, at `ScannedResults.data[i * Field.Stride + field]`. */
 export const enum Field {
   ImageId,
   CategoryId,

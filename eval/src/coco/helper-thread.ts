@@ -133,7 +133,11 @@ let works = summarize(Uint8Array.from(${JSON.stringify(PROBE_COUNTS)}, (c) => c.
   && rasterize(${JSON.stringify(PROBE_POLYGON)}, 9, 9, rasterScratch()).join() === ${JSON.stringify(rasterizePolygon(PROBE_POLYGON, 9, 9, rasterScratch()).join())};
 const scratch = rasterScratch();
 let accumulation = null;
+// A helper left behind (evaluate() without accumulate()) ends itself once idle.
+let idle = null;
 parentPort.on('message', (job) => {
+  clearTimeout(idle);
+  idle = setTimeout(() => process.exit(0), 10000);
   if (!works) return;
   if (job.kind === 'accumulation') {
     accumulation = { ...job, precision: new Float64Array(job.precision), recall: new Float64Array(job.recall), scores: new Float64Array(job.scores), state: new Int32Array(job.state) };

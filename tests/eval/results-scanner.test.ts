@@ -74,6 +74,16 @@ describe('results read from bytes', () => {
     expectSameAsGeneral(JSON.stringify(segm.slice(0, 50).map((r, i) => (i % 2 ? { ...r, bbox: withBoxes[i]!.bbox } : r))));
   });
 
+  it('step over keys the results do not use, whatever their values', () => {
+    const extras = ['"id": 7', '"area": 12.5', '"iscrowd": 0', '"bbox_mode": "XYWH_ABS"', '"scorex": 1', '"s": null', '"extra": {"a": [1, {"b": null}], "c": true, "d": false, "e": "x\\"y\\u0041\\n", "image_id": 3}', '"nested": [[[]], {}]'];
+    const text = `[${segm
+      .slice(0, 60)
+      .map((r, i) => JSON.stringify(r).replace(/^\{/, `{${extras[i % extras.length]!}, `))
+      .join(',')}]`;
+    expect(scanResults(bytes(text))).not.toBeNull();
+    expectSameAsGeneral(text);
+  });
+
   it('parse numbers to the doubles JSON.parse gives', () => {
     const rng = new Rng(4);
     const texts = ['0', '-0', '1', '5.0', '0.1', '0.30000000000000004', '1e2', '1E+2', '-2.5e-3', '123456789012345678', '0.1234567890123456789', '1e-400', '4.9e-324', '1.7976931348623157e308', '9007199254740993', '1e22', '1e23', '0.000001', '1234.5678e-10'];
@@ -92,7 +102,11 @@ describe('results read from bytes', () => {
     const one = (r: string) => `[${r}]`;
     const seg = '{"size":[640,480],"counts":"PPa8"}';
     const unusual = [
-      one(`{"image_id":1005,"category_id":1,"score":1,"segmentation":${seg},"id":7}`), // another key
+      one(`{"image\\u005fid":1005,"category_id":1,"score":1,"segmentation":${seg}}`), // a key with an escape
+      one(`{"image_id":1005,"category_id":1,"score":1,"segmentation":${seg},"extra":tru}`), // an unused key's value not JSON
+      one(`{"image_id":1005,"category_id":1,"score":1,"segmentation":${seg},"extra":"a\u0001b"}`), // a raw control character
+      one(`{"image_id":1005,"category_id":1,"score":1,"segmentation":${seg},"extra":"\\q"}`), // not a JSON escape
+      one(`{"image_id":1005,"category_id":1,"score":1,"segmentation":{"size":[640,480],"counts":"PPa8","x":1}}`), // another key in the mask
       one(`{"image_id":1005,"image_id":1005,"category_id":1,"score":1,"segmentation":${seg}}`), // a duplicate key
       one(`{"image_id":"1005","category_id":1,"score":1,"segmentation":${seg}}`), // a string id
       one('{"image_id":1005,"category_id":1,"score":1,"segmentation":[[1,2,3,4,5,6]]}'), // polygons

@@ -7,9 +7,11 @@
  * where JSON.parse took about 230 ms and still left every counts string to
  * be decoded.
  *
- * It accepts only what it fully understands: any other key, any other
- * value type, a duplicate key, or anything that is not valid JSON makes it
- * give up (return null), and the caller reads the file with `JSON.parse`.
+ * Keys the results do not use are stepped over (loadRes ignores them), but
+ * anything else it does not fully understand — another value type for a
+ * key it uses, a duplicate key, a key with an escape, anything that is not
+ * valid JSON — makes it give up (return null), and the caller reads the
+ * file with `JSON.parse`.
  * Counts strings are only delimited here; their characters (an escape other
  * than a backslash pair included) are checked when they are decoded, and a
  * bad one sends the caller to `JSON.parse` too. So when reading succeeds
@@ -44,6 +46,7 @@ export interface ScannedResults {
 const GIVE_UP = Symbol('give up');
 
 const QUOTE = 34;
+const BACKSLASH = 92;
 const COMMA = 44;
 const COLON = 58;
 const LBRACKET = 91;
@@ -59,6 +62,8 @@ const NINE = 57;
 const POW10 = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22];
 
 const enum Key {
+  /** A key the results do not use (skipped, as loadRes ignores it). */
+  Other = 0,
   ImageId = 1,
   CategoryId = 2,
   Score = 4,
@@ -92,6 +97,10 @@ function keyEntry(c0: number, c1: number): [Key, Uint8Array] | undefined {
     default:
       return undefined;
   }
+}
+
+function isHex(c: number | undefined): boolean {
+  return c !== undefined && ((c >= 48 && c <= 57) || (c >= 65 && c <= 70) || (c >= 97 && c <= 102));
 }
 
 class Scanner {
@@ -129,20 +138,82 @@ class Scanner {
     return true;
   }
 
-  /** A key among KEYS, and its colon (a key with an escape is not among them). */
-  key(): Key {
+  /**
+   * A key and its colon: one of KEYS, or (where `other` allows) Key.Other.
+   * A key with an escape gives up: it could spell one of KEYS.
+   */
+  key(other: boolean): Key {
     this.expect(QUOTE);
     const b = this.b;
     const p = this.p;
+    // The keys the results use are told apart by their first two bytes.
     const entry = keyEntry(b[p]!, b[p + 1]!);
-    if (entry === undefined) throw GIVE_UP;
-    const name = entry[1];
-    const n = name.length;
-    for (let i = 2; i < n; i++) if (b[p + i] !== name[i]) throw GIVE_UP;
-    if (b[p + n] !== QUOTE) throw GIVE_UP;
-    this.p = p + n + 1;
+    if (entry) {
+      const name = entry[1];
+      const n = name.length;
+      let i = 2;
+      while (i < n && b[p + i] === name[i]) i++;
+      if (i === n && b[p + n] === QUOTE) {
+        this.p = p + n + 1;
+        this.expect(COLON);
+        return entry[0];
+      }
+    }
+    if (!other) throw GIVE_UP;
+    const end = this.search.indexOf(QUOTE, p);
+    if (end < 0) throw GIVE_UP;
+    for (let i = p; i < end; i++) if (b[i] === BACKSLASH || b[i]! < 0x20) throw GIVE_UP;
+    this.p = end + 1;
     this.expect(COLON);
-    return entry[0];
+    return Key.Other;
+  }
+
+  /** Step over any JSON value, checking it as JSON.parse would (its value is not needed). */
+  skipValue(depth = 0): void {
+    if (depth > 64) throw GIVE_UP;
+    this.ws();
+    const c = this.b[this.p];
+    if (c === QUOTE) this.skipString();
+    else if (c === LBRACE || c === LBRACKET) {
+      const close = c === LBRACE ? RBRACE : RBRACKET;
+      this.p++;
+      if (this.take(close)) return;
+      do {
+        if (c === LBRACE) {
+          this.ws();
+          this.skipString();
+          this.expect(COLON);
+        }
+        this.skipValue(depth + 1);
+      } while (this.take(COMMA));
+      this.expect(close);
+    } else if (c === 116) this.literal('true');
+    else if (c === 102) this.literal('false');
+    else if (c === 110) this.literal('null');
+    else this.number();
+  }
+
+  /** A string: no raw control characters, only JSON's escapes. */
+  private skipString(): void {
+    const b = this.b;
+    if (b[this.p] !== QUOTE) throw GIVE_UP;
+    let p = this.p + 1;
+    for (;;) {
+      const c = b[p++];
+      if (c === undefined || c < 0x20) throw GIVE_UP;
+      if (c === QUOTE) break;
+      if (c !== BACKSLASH) continue;
+      const e = b[p++];
+      if (e === 117) {
+        for (let i = 0; i < 4; i++, p++) if (!isHex(b[p])) throw GIVE_UP;
+      } else if (!(e === QUOTE || e === BACKSLASH || e === 47 || e === 98 || e === 102 || e === 110 || e === 114 || e === 116)) throw GIVE_UP;
+    }
+    this.p = p;
+  }
+
+  private literal(word: string): void {
+    for (let i = 0; i < word.length; i++) if (this.b[this.p + i] !== word.charCodeAt(i)) throw GIVE_UP;
+    this.p += word.length;
   }
 
   /**
@@ -220,7 +291,7 @@ class Scanner {
     this.expect(LBRACE);
     let seen = 0;
     do {
-      const k = this.key();
+      const k = this.key(false);
       if (seen & k) throw GIVE_UP;
       seen |= k;
       if (k === Key.Size) this.numbers(2, out, o + Field.Height);
@@ -268,10 +339,13 @@ export function scanResults(bytes: Uint8Array): ScannedResults | null {
       s.expect(LBRACE);
       let seen = 0;
       do {
-        const k = s.key();
+        const k = s.key(true);
         if (seen & k) throw GIVE_UP;
         seen |= k;
         switch (k) {
+          case Key.Other:
+            s.skipValue();
+            break;
           case Key.ImageId:
             data[o + Field.ImageId] = s.number();
             break;

@@ -1,5 +1,4 @@
 import { MaskApiError } from '../errors.js';
-import { RunBox, type Bbox, type RleStringSummary } from './counts-summary.js';
 import { Summary, summarizeCountsBytes } from './rle-bytes.js';
 import { rasterScratch, rasterizePolygon } from './polygon-raster.js';
 
@@ -14,8 +13,18 @@ export interface Rle {
   counts: Uint32Array;
 }
 
-export type { Bbox, RleStringSummary } from './counts-summary.js';
+/** [x, y, width, height] */
+export type Bbox = [number, number, number, number];
 
+/** What loading a result needs from a compressed RLE, without materialising its counts. */
+export interface RleStringSummary {
+  /** Sum of all runs (must equal h * w for a well-formed mask). */
+  total: number;
+  /** Foreground pixel count, as rleArea. */
+  area: number;
+  /** Tight foreground box, as rleToBbox. */
+  bbox: Bbox;
+}
 
 /** Encode a column-major mask of h*w bytes (nonzero = foreground). */
 export function rleEncode(mask: ArrayLike<number>, h: number, w: number): Rle {
@@ -60,6 +69,49 @@ export function rleArea(r: Rle): number {
   const c = r.counts;
   for (let j = 1; j < c.length; j += 2) a += c[j]!;
   return a;
+}
+
+/**
+ * The tight box of foreground runs fed to it one by one (pixel index of the
+ * run's first pixel and one past its last, column-major): a run crossing a
+ * column boundary spans the full height (pycocotools' rleToBbox after its
+ * 2021 fix). Empty runs must not be fed.
+ */
+class RunBox {
+  xs: number;
+  ys: number;
+  xe = 0;
+  ye = 0;
+  constructor(
+    readonly h: number,
+    w: number,
+  ) {
+    this.xs = w;
+    this.ys = h;
+  }
+
+  add(start: number, end: number): void {
+    const h = this.h;
+    // Floor division, not %: a float modulo is a runtime call.
+    const xStart = Math.floor(start / h);
+    const xEnd = Math.floor((end - 1) / h);
+    if (xStart < this.xs) this.xs = xStart;
+    if (xEnd > this.xe) this.xe = xEnd;
+    if (xStart < xEnd) {
+      this.ys = 0;
+      this.ye = h - 1;
+    } else {
+      const yStart = start - xStart * h;
+      const yEnd = end - 1 - xEnd * h;
+      if (yStart < this.ys) this.ys = yStart;
+      if (yEnd > this.ye) this.ye = yEnd;
+    }
+  }
+
+  /** [x, y, w, h]; unsigned arithmetic as in C: xe - xs + 1 wraps when nothing was added. */
+  box(): Bbox {
+    return [this.xs, this.ys, (this.xe - this.xs + 1) >>> 0, (this.ye - this.ys + 1) >>> 0];
+  }
 }
 
 /**

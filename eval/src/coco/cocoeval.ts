@@ -98,24 +98,17 @@ const NO_IOUS = new Float64Array(0);
  */
 function categoryResult(cells: number, N: number, T: number, A: number, shared: boolean): CategoryResult {
   // Float64 parts first, then int32, then bytes: every view stays aligned.
-  const bytes = 8 * (N + A) + 4 * 2 * cells + 2 * A * T * N;
-  const buf = shared ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes);
-  let at = 0;
-  const take = <V>(make: (b: ArrayBufferLike, offset: number, length: number) => V, length: number, size: number): V => {
-    const view = make(buf, at, length);
-    at += length * size;
-    return view;
+  const flagsAt = 8 * (N + A) + 8 * cells;
+  const buf = shared ? new SharedArrayBuffer(flagsAt + 2 * A * T * N) : new ArrayBuffer(flagsAt + 2 * A * T * N);
+  const flags = (j: number) => new Uint8Array(buf, flagsAt + j * T * N, T * N);
+  return {
+    scores: new Float64Array(buf, 0, N),
+    npig: new Float64Array(buf, 8 * N, A),
+    cellOffset: new Int32Array(buf, 8 * (N + A), cells),
+    cellCount: new Int32Array(buf, 8 * (N + A) + 4 * cells, cells),
+    tp: Array.from({ length: A }, (_, a) => flags(a)),
+    ig: Array.from({ length: A }, (_, a) => flags(A + a)),
   };
-  const f64 = (n: number) => take((b, o, l) => new Float64Array(b, o, l), n, 8);
-  const i32 = (n: number) => take((b, o, l) => new Int32Array(b, o, l), n, 4);
-  const u8 = (n: number) => take((b, o, l) => new Uint8Array(b, o, l), n, 1);
-  const scores = f64(N);
-  const npig = f64(A);
-  const cellOffset = i32(cells);
-  const cellCount = i32(cells);
-  const tp = Array.from({ length: A }, () => u8(T * N));
-  const ig = Array.from({ length: A }, () => u8(T * N));
-  return { cellOffset, cellCount, scores, tp, ig, npig };
 }
 
 /** `buf` if it holds n entries, else a new one twice as large (contents are not kept). */

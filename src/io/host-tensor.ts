@@ -30,31 +30,38 @@ export const BYTES_PER_ELEMENT: Record<HostDType, number> = {
   bool: 1,
 };
 
+/** Most elements one typed array may hold in this runtime (V8: 2^32). */
+export const MAX_TYPED_LENGTH = 2 ** 32;
+
+/** A typed array of `dtype` over all of `buffer` (no copy; its byte length must be a multiple of the element size). */
+export function typedOver(dtype: HostDType, buffer: ArrayBuffer): HostArray {
+  switch (dtype) {
+    case 'float32':
+      return new Float32Array(buffer);
+    case 'float64':
+      return new Float64Array(buffer);
+    case 'float16':
+    case 'bfloat16':
+      return new Uint16Array(buffer);
+    case 'int64':
+      return new BigInt64Array(buffer);
+    case 'int32':
+      return new Int32Array(buffer);
+    case 'int16':
+      return new Int16Array(buffer);
+    case 'int8':
+      return new Int8Array(buffer);
+    case 'uint8':
+    case 'bool':
+      return new Uint8Array(buffer);
+  }
+}
+
 /** View little-endian bytes as a typed array of `dtype` (copies to get alignment). */
 export function typedFromBytes(dtype: HostDType, bytes: Uint8Array): HostArray {
   const copy = new Uint8Array(bytes.byteLength);
   copy.set(bytes);
-  const buf = copy.buffer;
-  switch (dtype) {
-    case 'float32':
-      return new Float32Array(buf);
-    case 'float64':
-      return new Float64Array(buf);
-    case 'float16':
-    case 'bfloat16':
-      return new Uint16Array(buf);
-    case 'int64':
-      return new BigInt64Array(buf);
-    case 'int32':
-      return new Int32Array(buf);
-    case 'int16':
-      return new Int16Array(buf);
-    case 'int8':
-      return new Int8Array(buf);
-    case 'uint8':
-    case 'bool':
-      return copy;
-  }
+  return typedOver(dtype, copy.buffer);
 }
 
 function halfToFloat(h: number): number {

@@ -4,7 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Coco, CocoEval, type CocoAnnotation } from '../../eval/src/index.js';
 import { Field, scanResults } from '../../eval/src/coco/results-scanner.js';
-import { SPAN, HelperThread, summarizeSerially } from '../../eval/src/coco/helper-thread.js';
+import { HelperThread, summarizeSerially } from '../../eval/src/coco/helper-thread.js';
+import { SPAN, type HelperJob, type PolygonChunk } from '../../eval/src/coco/helper-protocol.js';
+import type { MessagePort } from 'node:worker_threads';
 import { fixture } from '../helpers/fixtures.js';
 import { Rng } from '../../src/engine/random.js';
 
@@ -206,11 +208,12 @@ describe('results read from bytes', () => {
 });
 
 describe('the helper thread program', () => {
-  it('runs in a worker from its source text and does whole jobs alone (masks, polygons, a category to accumulate)', async () => {
-    const { Worker, MessageChannel, receiveMessageOnPort } = await import('node:worker_threads');
-    const { workerSource } = await import('../../eval/src/coco/helper-thread.js');
+  it('runs in a worker from its module and does whole jobs alone (masks, polygons, a category to accumulate)', async () => {
+    const { MessageChannel, receiveMessageOnPort } = await import('node:worker_threads');
+    const { startHelperWorker } = await import('../../eval/src/coco/helper-thread.js');
     const { rleFrPoly } = await import('../../eval/src/coco/rle.js');
-    const worker = new Worker(workerSource(), { eval: true });
+    const worker = startHelperWorker();
+    const post = (job: HelperJob, transfer?: MessagePort[]) => worker.postMessage(job, transfer);
     try {
       // Masks: two well-formed spans and a malformed one, in shared memory.
       const text = '"0o1" "aa" "5d00"';
@@ -222,7 +225,7 @@ describe('the helper thread program', () => {
       const ok = new Uint8Array(new SharedArrayBuffer(2));
       const ctrl = new Int32Array(new SharedArrayBuffer(8));
       const done = new Uint8Array(new SharedArrayBuffer(1));
-      worker.postMessage({ kind: 'masks', bytes: b.buffer, spans: spans.buffer, out: out.buffer, ok: ok.buffer, ctrl: ctrl.buffer, done: done.buffer });
+      post({ kind: 'masks', bytes: b.buffer, spans: spans.buffer, out: out.buffer, ok: ok.buffer, ctrl: ctrl.buffer, done: done.buffer });
       const waited = Atomics.wait(ctrl, 1, 0, 20000);
       expect(waited === 'ok' || Atomics.load(ctrl, 1) === 1).toBe(true);
       const serial = summarizeSerially(b, spans, 2);
@@ -238,15 +241,14 @@ describe('the helper thread program', () => {
       const pctrl = new Int32Array(new SharedArrayBuffer(8));
       const pdone = new Uint8Array(new SharedArrayBuffer(1));
       const { port1, port2 } = new MessageChannel();
-      worker.postMessage({ kind: 'polygons', coords: set.coords.buffer, start: set.start.buffer, size: set.size.buffer, ctrl: pctrl.buffer, done: pdone.buffer, port: port2 }, [port2]);
+      post({ kind: 'polygons', coords: set.coords.buffer, start: set.start.buffer, size: set.size.buffer, ctrl: pctrl.buffer, done: pdone.buffer, port: port2 }, [port2]);
       Atomics.wait(pctrl, 1, 0, 20000);
-      const m = receiveMessageOnPort(port1) as { message: { chunk: number; counts: Uint32Array } };
+      const m = receiveMessageOnPort(port1) as { message: PolygonChunk };
       port1.close();
       expect(m.message.chunk).toBe(0);
       expect(Array.from(m.message.counts)).toEqual(Array.from(rleFrPoly(poly, 12, 11).counts));
       // A category to accumulate: two cells, T = 2, A = 1, M = 2, R = 3, K = 2 (this is category 1).
       const { accumulateCategory } = await import('../../eval/src/coco/accumulate-category.js');
-      const { argsortDescending } = await import('../../eval/src/numeric/argsort.js');
       const sab = <T extends Uint8Array | Int32Array | Float64Array>(a: T): T => {
         const copy = new (a.constructor as new (b: SharedArrayBuffer) => T)(new SharedArrayBuffer(a.byteLength));
         copy.set(a as never);
@@ -263,11 +265,11 @@ describe('the helper thread program', () => {
       const dims: [number, number, number, number, number] = [2, 3, 2, 1, 2];
       const size = 2 * 3 * 2 * 1 * 2;
       const want = { precision: new Float64Array(size).fill(-1), recall: new Float64Array(2 * 2 * 2).fill(-1), scores: new Float64Array(size).fill(-1) };
-      accumulateCategory(res, 1, dims, [0, 0.5, 1], [1, 3], want.precision, want.recall, want.scores, argsortDescending);
+      accumulateCategory(res, 1, dims, [0, 0.5, 1], [1, 3], want.precision, want.recall, want.scores);
       const got = { precision: new Float64Array(new SharedArrayBuffer(8 * size)).fill(-1), recall: new Float64Array(new SharedArrayBuffer(64)).fill(-1), scores: new Float64Array(new SharedArrayBuffer(8 * size)).fill(-1) };
       const state = new Int32Array(new SharedArrayBuffer(8));
-      worker.postMessage({ kind: 'accumulation', dims, recThrs: [0, 0.5, 1], maxDets: [1, 3], precision: got.precision.buffer, recall: got.recall.buffer, scores: got.scores.buffer, state: state.buffer });
-      worker.postMessage({ kind: 'category', k: 1, res });
+      post({ kind: 'accumulation', dims, recThrs: [0, 0.5, 1], maxDets: [1, 3], precision: got.precision.buffer, recall: got.recall.buffer, scores: got.scores.buffer, state: state.buffer });
+      post({ kind: 'category', k: 1, res });
       Atomics.wait(state, 1, 0, 20000);
       if (Atomics.load(state, 1) === 1) Atomics.wait(state, 1, 1, 20000);
       expect(Atomics.load(state, 1)).toBe(2);

@@ -1,8 +1,9 @@
+import { argsortDescending } from '../numeric/argsort.js';
+
 /**
  * pycocotools' accumulate for one category: precision, recall and score
- * entries from the per-detection flags evaluate() left. Self-contained (its
- * sort comes in as a parameter) because a worker thread also runs it, from
- * its source text.
+ * entries from the per-detection flags evaluate() left. The helper thread
+ * (helper-worker.ts) runs it too.
  */
 
 /** Per category: what accumulate() needs, flat over that category's detections in image order. */
@@ -31,7 +32,6 @@ export function accumulateCategory(
   precision: Float64Array,
   recall: Float64Array,
   scoresOut: Float64Array,
-  argsort: (values: Float64Array) => Int32Array,
 ): void {
   const Ntot = res.scores.length;
   const pendingCopies: number[] = [];
@@ -42,7 +42,7 @@ export function accumulateCategory(
     const o = res.cellOffset[ci]!;
     for (let d = 0; d < res.cellCount[ci]!; d++) rank[o + d] = d;
   }
-  const all = argsort(res.scores);
+  const all = argsortDescending(res.scores);
   let maxCellCount = 0;
   for (const n of res.cellCount) if (n > maxCellCount) maxCellCount = n;
   for (let m = 0; m < M; m++) {

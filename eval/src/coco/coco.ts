@@ -1,7 +1,9 @@
 import { EvalInputError } from '../errors.js';
 import { mentionsCounts, parseJson, readBytes, readJson } from './json-file.js';
 import { rleDecode, rleFrPoly, rleFrString, rleMerge, rleToBbox, type Bbox, type Rle } from './rle.js';
-import { HelperThread, SPAN, summarizeSerially, type PolygonSet } from './helper-thread.js';
+import { SPAN } from './helper-protocol.js';
+import type { PolygonSet } from './helper-tasks.js';
+import { HelperThread, summarizeSerially } from './helper-thread.js';
 import { BytesRle, Summary, type CountsArena } from './rle-bytes.js';
 import { Field, scanResults, type ScannedResults } from './results-scanner.js';
 import { checkBox, checkDataset, checkResultRle, checkRleTotal, isNum } from './validate.js';

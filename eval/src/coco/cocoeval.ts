@@ -1,5 +1,4 @@
 import { EvalInputError } from '../errors.js';
-import { argsortDescending } from '../numeric/argsort.js';
 import { accumulateCategory, type CategoryResult } from './accumulate-category.js';
 import { formatFixed, npMean } from '../numeric/numpy.js';
 import type { Coco } from './coco.js';
@@ -592,7 +591,7 @@ export class CocoEval {
     for (let k = 0; k < K; k++) {
       const res = s.results[k];
       // One call per category: the compiler optimises this small function after a few categories.
-      if (res) accumulateCategory(res, k, [T, R, K, A, M], p.recThrs, s.maxDets, precision, recall, scoresOut, argsortDescending);
+      if (res) accumulateCategory(res, k, [T, R, K, A, M], p.recThrs, s.maxDets, precision, recall, scoresOut);
     }
     this.eval = { counts: [T, R, K, A, M], precision, recall, scores: scoresOut };
     return this.eval;

@@ -8,9 +8,6 @@
  * the dense walk is never made: along an x-major edge only the steps that
  * can land on a centre column (every 5th) are evaluated, and along a
  * y-major edge the steps where x changes are found by search.
- *
- * `rasterizePolygon` is self-contained — it refers to nothing outside its
- * parameters — because a worker thread also runs it, from its source text.
  */
 
 /** Reusable buffers for `rasterizePolygon` (it grows them as needed). */
@@ -34,11 +31,15 @@ export function rasterScratch(): RasterScratch {
   };
 }
 
+const INT_MIN = -2147483648;
+
+/** C's (int) conversion of a double as x86 performs it (NaN / overflow -> INT_MIN). */
+function cInt(v: number): number {
+  return v > -2147483649 && v < 2147483648 ? Math.trunc(v) : INT_MIN;
+}
+
 /** The RLE counts of polygon [x0,y0,x1,y1,...] in an h x w image (column-major, starting with a background run). */
 export function rasterizePolygon(xy: ArrayLike<number>, h: number, w: number, scratch: RasterScratch): Uint32Array {
-  const INT_MIN = -2147483648;
-  // C's (int) conversion of a double as x86 performs it (NaN / overflow -> INT_MIN).
-  const cInt = (v: number): number => (v > -2147483649 && v < 2147483648 ? Math.trunc(v) : INT_MIN);
   let np = 0;
   let minCol = w;
   let maxCol = -1;

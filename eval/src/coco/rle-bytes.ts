@@ -31,8 +31,6 @@ export const enum Summary {
  * when it crosses several columns.
  */
 export function summarizeCountsBytes(bytes: Uint8Array, start: number, end: number, h: number, w: number, out: Float64Array, jsonEscaped = true): boolean {
-  // Self-contained (a worker thread runs it from its source text), so its constant is here.
-  const BACKSLASH = 92;
   // Int32 positions (callers may pass them as doubles) keep byte indexing on the fast path.
   let p = start | 0;
   end |= 0;

@@ -4,8 +4,7 @@
  * rank detections. A stable LSD radix sort on the values' IEEE bits: 10^5
  * scores sort with no comparator calls, several times faster than
  * Array.prototype.sort with one. Values with a NaN (which have no order) use
- * a comparator sort. Self-contained: a worker thread also runs it, from its
- * source text.
+ * a comparator sort.
  */
 export function argsortDescending(values: Float64Array): Int32Array {
   const n = values.length;

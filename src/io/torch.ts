@@ -1,7 +1,8 @@
 import { DensekitError } from '../util/errors.js';
-import { ZipReader } from './zip.js';
+import { ZipReader, type ZipReaderOptions } from './zip.js';
+import type { ReadStats } from './file-io.js';
 import { PickleError, PyDict, isGlobalRef, unpickle, type GlobalHandler } from './pickle.js';
-import { BYTES_PER_ELEMENT, numel, typedFromBytes, type HostDType, type HostTensor } from './host-tensor.js';
+import { BYTES_PER_ELEMENT, MAX_TYPED_LENGTH, numel, typedOver, type HostDType, type HostTensor } from './host-tensor.js';
 
 /**
  * Reader for PyTorch's zip checkpoint format (torch.save since 1.6):
@@ -87,8 +88,11 @@ export class TorchCheckpoint {
   private readonly zip: ZipReader;
   private readonly prefix: string;
 
-  constructor(readonly path: string) {
-    this.zip = new ZipReader(path);
+  constructor(
+    readonly path: string,
+    opts: ZipReaderOptions = {},
+  ) {
+    this.zip = new ZipReader(path, opts);
     try {
       const pkl = [...this.zip.entries.keys()].find((n) => n.endsWith('data.pkl') && n.split('/').length === 2);
       if (!pkl) {
@@ -111,6 +115,11 @@ export class TorchCheckpoint {
     }
   }
 
+  /** What has been read from the archive so far. */
+  get readStats(): ReadStats {
+    return this.zip.stats;
+  }
+
   private persistentLoad(pid: unknown): StorageRef {
     if (!Array.isArray(pid) || pid[0] !== 'storage' || pid.length < 5) throw new PickleError('unknown persistent id (expected a storage)');
     const [, storageType, key, , count] = pid as [string, unknown, unknown, unknown, unknown];
@@ -123,24 +132,38 @@ export class TorchCheckpoint {
     return new StorageRef(key, dtype, count);
   }
 
-  /** Read one tensor's data (row-major, contiguous) from the archive. */
+  /**
+   * Read one tensor's data (row-major, contiguous) from the archive. A
+   * contiguous tensor reads only its own bytes of the storage, straight into
+   * its typed array (in bounded reads, at any offset in the file); a strided
+   * view reads its whole storage and gathers.
+   */
   readTensor(ref: TensorRef, name = 'tensor'): HostTensor {
     const bpe = BYTES_PER_ELEMENT[ref.dtype];
-    const raw = this.zip.readEntry(`${this.prefix}data/${ref.storage.key}`);
-    if (raw.byteLength < ref.storage.numel * bpe) {
-      throw new DensekitError(`storage ${ref.storage.key} has ${raw.byteLength} bytes, needs ${ref.storage.numel * bpe}`, { file: this.path, key: name });
+    const member = `${this.prefix}data/${ref.storage.key}`;
+    const stored = this.zip.entries.get(member)?.size ?? 0;
+    if (stored < ref.storage.numel * bpe) {
+      throw new DensekitError(`storage ${ref.storage.key} has ${stored} bytes, needs ${ref.storage.numel * bpe}`, { file: this.path, key: name });
+    }
+    if (ref.shape.some((d) => d < 0) || ref.stride.some((d) => d < 0) || ref.offset < 0 || ref.stride.length !== ref.shape.length) {
+      throw new DensekitError(`malformed tensor view (size [${ref.shape}], stride [${ref.stride}], offset ${ref.offset})`, { file: this.path, key: name });
     }
     const n = numel(ref.shape);
+    if (n > MAX_TYPED_LENGTH) {
+      throw new DensekitError(`${n} elements is more than one typed array can hold (${MAX_TYPED_LENGTH})`, { file: this.path, key: name });
+    }
     const contiguous = ref.stride.every((s, i) => s === ref.shape.slice(i + 1).reduce((a, b) => a * b, 1) || ref.shape[i] === 1);
     let maxIndex = ref.offset;
     for (let i = 0; i < ref.shape.length; i++) maxIndex += (ref.shape[i]! - 1) * ref.stride[i]!;
     if (n > 0 && maxIndex >= ref.storage.numel) {
       throw new DensekitError(`tensor view reaches element ${maxIndex} of a ${ref.storage.numel}-element storage`, { file: this.path, key: name });
     }
+    if (n === 0) return { dtype: ref.dtype, shape: [...ref.shape], data: typedOver(ref.dtype, new ArrayBuffer(0)) };
     if (contiguous) {
-      const bytes = raw.subarray(ref.offset * bpe, (ref.offset + n) * bpe);
-      return { dtype: ref.dtype, shape: [...ref.shape], data: typedFromBytes(ref.dtype, bytes) };
+      const bytes = this.zip.readEntryRange(member, ref.offset * bpe, n * bpe);
+      return { dtype: ref.dtype, shape: [...ref.shape], data: typedOver(ref.dtype, bytes) };
     }
+    const raw = this.zip.readEntry(member);
     // Strided view: copy element by element into row-major order.
     const out = new Uint8Array(n * bpe);
     const idx = new Array<number>(ref.shape.length).fill(0);
@@ -153,7 +176,7 @@ export class TorchCheckpoint {
         idx[d] = 0;
       }
     }
-    return { dtype: ref.dtype, shape: [...ref.shape], data: typedFromBytes(ref.dtype, out) };
+    return { dtype: ref.dtype, shape: [...ref.shape], data: typedOver(ref.dtype, out.buffer) };
   }
 
   /**

@@ -1,4 +1,4 @@
-import type { Rle } from './rle.js';
+import type { Rle } from './rle-types.js';
 
 /**
  * Compressed RLE counts read straight from the bytes of a JSON file: the

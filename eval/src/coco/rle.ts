@@ -1,20 +1,10 @@
+// The RLE operations of pycocotools' maskApi.c, to the bit (the format is in rle-types.ts).
 import { MaskApiError } from '../errors.js';
 import { Summary, summarizeCountsBytes } from './rle-bytes.js';
 import { rasterScratch, rasterizePolygon } from './polygon-raster.js';
+import type { Bbox, Rle } from './rle-types.js';
 
-/**
- * Run-length encoded binary masks, bit-compatible with pycocotools'
- * maskApi.c. Masks are column-major (index = x * h + y); `counts` alternate
- * runs of 0s and 1s, starting with 0s (the first run may be empty).
- */
-export interface Rle {
-  h: number;
-  w: number;
-  counts: Uint32Array;
-}
-
-/** [x, y, width, height] */
-export type Bbox = [number, number, number, number];
+export type { Bbox, Rle } from './rle-types.js';
 
 /** What loading a result needs from a compressed RLE, without materialising its counts. */
 export interface RleStringSummary {

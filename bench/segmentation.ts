@@ -29,7 +29,7 @@ async function child(size: string, crop: number, width: number, runs: number): P
   const { loadConfig } = await import('../src/config/load.js');
   const { isSegmenterConfig } = await import('../src/config/schema.js');
   const { Mask2Former } = await import('../src/segmentation/mask2former.js');
-  const { predictSemantic } = await import('../src/segmentation/semantic-predict.js');
+  const { predictSemantic } = await import('../src/tasks/semantic/predict.js');
   const { Rng } = await import('../src/engine/random.js');
   const info = await initBackend();
   const { config } = loadConfig(`configs/ade20k/mask2former_beit3_adapter_${size}_896.yaml`, [

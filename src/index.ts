@@ -13,17 +13,28 @@ export { readBeit3Weights, loadBeit3Weights, type PretrainedReport } from './bac
 export { GeneralizedRCNN, loadDetector } from './detection/rcnn.js';
 export { Mask2Former, loadSegmenter } from './segmentation/mask2former.js';
 
+// Tasks: train, evaluate and predict for any config
+export { taskFor } from './tasks/index.js';
+export type { Task, TaskKind, PredictFilesOptions, PredictSummary, SkippedImage } from './tasks/task.js';
+export type { TaskEvaluation } from './train/task.js';
+export { listImages, imageIds, type ImageInput } from './tasks/inputs.js';
+export { detectorStages, type DetectorStages } from './tasks/detection/stages.js';
+export { segmenterStages, type SegmenterStages } from './tasks/semantic/stages.js';
+
 // Inference
-export { detectImages, predictFiles, type PredictInput, type PredictOptions, type PredictOutput } from './detection/predict.js';
+export { detectImages, predictFiles, type PredictOptions, type PredictOutput } from './tasks/detection/predict.js';
+export { evaluateDetector, evaluateCocoFiles, type DetectionMetrics, type CocoEvalReport } from './tasks/detection/evaluate.js';
+export { evaluateSemantic, evaluateSemanticDirs, type SemanticEvalReport } from './tasks/semantic/evaluate.js';
 export type { CocoDetection } from './detection/postprocess.js';
-export { predictSemantic } from './segmentation/semantic-predict.js';
-export type { HostImage } from './structures/image-list.js';
-export { loadRgb, encodeRgb } from './data/image-io.js';
+export { predictSemantic } from './tasks/semantic/predict.js';
+export type { HostImage } from './io/rgb-image.js';
+export { loadRgb, encodeRgb } from './io/rgb-image.js';
 export { readLabelMap, encodeLabelPng } from './io/image.js';
 
 // Training
-export { runRecipe, trainRun, type RecipeOptions } from './train/recipe.js';
+export { runRecipe, trainRun, type RecipeOptions } from './tasks/recipe.js';
 export type { TrainOptions, TrainResult } from './train/trainer.js';
+export { RUN_FILES, runPaths, readMetrics, readEvalRecord, type MetricsRecord, type EvalRecord } from './train/run-folder.js';
 export { writeShapesDataset, writeSemanticDataset, type SynthOptions } from './data/synthesize.js';
 
 // Drawing

@@ -3,8 +3,8 @@ import { tf, type Tensor } from '../engine/tf.js';
 import { Linear } from '../engine/layers/linear.js';
 import { LayerNorm } from '../engine/layers/layer-norm.js';
 import * as init from '../engine/init.js';
-import { decomposedRelPos } from './rel-pos.js';
-import { attentionCore, attentionChunk } from './attention-core.js';
+import { decomposedRelPos } from '../engine/ops/rel-pos.js';
+import { attentionCore, attentionChunk } from '../engine/ops/attention-core.js';
 
 export interface AttentionOptions {
   dim: number;

@@ -5,7 +5,7 @@ import { DropPath } from '../engine/layers/drop-path.js';
 import type { Rng } from '../engine/random.js';
 import { Beit3Attention } from './attention.js';
 import { Beit3Ffn } from './ffn.js';
-import { maybeCheckpoint } from '../engine/ops/checkpoint.js';
+import { maybeCheckpoint } from '../engine/ops/activation-checkpoint.js';
 import { windowPartition, windowUnpartition } from './windows.js';
 
 /** Tokens per step of the checkpointed FFN's backward pass (see Beit3Block.ffnResidual). */

@@ -1,4 +1,4 @@
-import { maybeCheckpoint } from '../engine/ops/checkpoint.js';
+import { maybeCheckpoint } from '../engine/ops/activation-checkpoint.js';
 import { Module } from '../engine/module.js';
 import { tf, type Tensor } from '../engine/tf.js';
 import { convolve } from '../engine/layers/conv2d.js';

@@ -10,7 +10,7 @@ import { maxPool2d } from '../engine/layers/pooling.js';
 import { depthwiseConv2d } from '../engine/ops/depthwise-conv2d.js';
 import { resize2d } from '../engine/ops/resize.js';
 import * as init from '../engine/init.js';
-import { MsDeformAttn, levelReferencePoints } from '../segmentation/ms-deform-attn.js';
+import { MsDeformAttn, levelReferencePoints } from '../engine/layers/ms-deform-attn.js';
 import { Beit3Encoder } from './beit3.js';
 
 /** Conv (no bias) + BatchNorm + ReLU. */

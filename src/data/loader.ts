@@ -1,22 +1,15 @@
-import { Rng } from '../engine/random.js';
+import { Rng, mixSeed } from '../engine/random.js';
 import type { InputConfig } from '../config/schema.js';
-import type { HostImage } from '../structures/image-list.js';
+import type { HostImage } from '../io/rgb-image.js';
 import type { GtInstances } from '../structures/instances.js';
 import type { DetectionDataset } from './coco-dataset.js';
-import { loadRgb } from './image-io.js';
+import { loadRgb } from '../io/rgb-image.js';
 import { applyToImage, applyToObjects, sampleLsj } from './transforms.js';
 
 export interface TrainBatch {
   images: HostImage[];
   gt: GtInstances[];
   imageIds: number[];
-}
-
-/** splitmix-style mix of two integers into a seed. */
-function mixSeed(a: number, b: number): number {
-  let z = (Math.imul(a ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(b + 0x632be5ab, 0xc2b2ae35)) >>> 0;
-  z = Math.imul(z ^ (z >>> 15), 0x2c1b3c6d) >>> 0;
-  return (z ^ (z >>> 12)) >>> 0;
 }
 
 /**

@@ -1,6 +1,6 @@
 import { reduceZeroLabel } from '@densekit/eval';
 import type { Rng } from '../engine/random.js';
-import type { HostImage } from '../structures/image-list.js';
+import type { HostImage } from '../io/rgb-image.js';
 
 /** An image with its label map (row-major class ids, 255 = ignore), same size. */
 export interface SemanticSample {

@@ -6,7 +6,7 @@ import { encodeLabelPng } from '../io/image.js';
 import { Rng } from '../engine/random.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { SHAPE_CLASSES, synthShapesImage } from './synthetic-shapes.js';
-import { encodeRgb } from './image-io.js';
+import { encodeRgb } from '../io/rgb-image.js';
 
 export interface SynthOptions {
   out: string;

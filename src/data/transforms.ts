@@ -1,7 +1,7 @@
 import sharp from 'sharp';
 import { rleDecode, rleEncode, rleToBbox } from '@densekit/eval';
 import type { Rng } from '../engine/random.js';
-import type { HostImage } from '../structures/image-list.js';
+import type { HostImage } from '../io/rgb-image.js';
 import type { GtInstances } from '../structures/instances.js';
 import type { InstanceMask } from '../structures/masks.js';
 import type { ObjectRecord } from './coco-dataset.js';

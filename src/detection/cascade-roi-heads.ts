@@ -11,7 +11,7 @@ import { BoxPredictor, ConvFcHead } from './box-head.js';
 import { decodePerClass, fastRcnnInference, fastRcnnLosses, type LabeledProposals } from './fast-rcnn.js';
 import { batchBoxes, labelBoxes, RoiHeadsBase } from './roi-heads.js';
 import type { Proposals } from './rpn.js';
-import { scaleGradient } from './scale-gradient.js';
+import { scaleGradient } from '../engine/ops/scale-gradient.js';
 
 /**
  * Cascade R-CNN's ROI heads (detectron2's CascadeROIHeads as ViTDet
@@ -47,10 +47,19 @@ export class CascadeRoiHeads extends RoiHeadsBase {
     return this.coders.length;
   }
 
+  get numBoxStages(): number {
+    return this.numStages;
+  }
+
+  boxStage(k: number, features: FeatureMaps, boxes: BoxArray, batchIndex: Int32Array): { scores: Tensor; deltas: Tensor } {
+    if (k < 0 || k >= this.numStages) throw new Error(`box stage ${k} does not exist: the cascade has ${this.numStages}`);
+    const pooled = scaleGradient(this.boxPooler.forward(features, boxes, batchIndex), 1 / this.numStages);
+    return this.box_predictor.items[k]!.forward(this.box_head.items[k]!.forward(pooled));
+  }
+
   private runStage(k: number, features: FeatureMaps, boxes: BoxArray[]): { scores: Tensor; deltas: Tensor } {
     const { boxes: all, batchIndex } = batchBoxes(boxes);
-    const pooled = scaleGradient(this.boxPooler.forward(features, all, batchIndex), 1 / this.numStages);
-    return this.box_predictor.items[k]!.forward(this.box_head.items[k]!.forward(pooled));
+    return this.boxStage(k, features, all, batchIndex);
   }
 
   /** Each image's boxes after stage k's (agnostic) regression, clipped. */

@@ -4,7 +4,7 @@ import { Conv2d } from '../engine/layers/conv2d.js';
 import { ConvTranspose2d } from '../engine/layers/conv-transpose2d.js';
 import { ConvNorm, convNormReluStack } from '../backbone/simple-feature-pyramid.js';
 import * as init from '../engine/init.js';
-import { maybeCheckpoint } from '../engine/ops/checkpoint.js';
+import { maybeCheckpoint } from '../engine/ops/activation-checkpoint.js';
 
 /**
  * detectron2's MaskRCNNConvUpsampleHead with LayerNorm: four 3x3 conv + LN +

@@ -1,6 +1,6 @@
 import { tf, type Tensor } from '../engine/tf.js';
 import type { FeatureMaps } from '../backbone/simple-feature-pyramid.js';
-import { roiAlign } from './roi-align.js';
+import { roiAlign } from '../engine/ops/roi-align.js';
 import { gatherRows } from '../engine/ops/gather.js';
 
 /**

@@ -1,16 +1,17 @@
 import { Module } from '../engine/module.js';
 import { tf, type Tensor } from '../engine/tf.js';
-import { Rng, initRng } from '../engine/random.js';
+import { Rng, withInitSeed } from '../engine/random.js';
 import type { DetectorConfig, InputConfig } from '../config/schema.js';
 import { buildViTDetBackbone, type ViTDetBackbone } from '../backbone/vitdet.js';
 import type { FeatureMaps } from '../backbone/simple-feature-pyramid.js';
 import type { PretrainedReport } from '../backbone/convert/load-beit3.js';
-import type { ImageList } from '../structures/image-list.js';
+import { toImageList, type ImageList, type PadOptions } from '../structures/image-list.js';
+import type { HostImage } from '../io/rgb-image.js';
 import type { Detections, GtInstances } from '../structures/instances.js';
 import { Rpn, type Proposals } from './rpn.js';
 import { StandardRoiHeads, type RoiHeadsBase } from './roi-heads.js';
 import { CascadeRoiHeads } from './cascade-roi-heads.js';
-import { loadTrainedWeights } from '../train/load-weights.js';
+import { loadTrainedWeights } from '../io/load-weights.js';
 
 /**
  * The detector (detectron2's GeneralizedRCNN), read top-down:
@@ -33,22 +34,39 @@ export class GeneralizedRCNN extends Module {
     seed = 0,
   ) {
     super();
-    initRng.seed(seed);
-    const { backbone, pretrained } = buildViTDetBackbone(cfg.backbone, cfg.pyramid, input.train_size);
-    this.backbone = this.module('backbone', backbone);
-    this.pretrained = pretrained;
-    const levels = backbone.strides;
-    const ch = cfg.pyramid.out_channels;
     const rng = (this.samplingRng = new Rng(seed + 1));
-    this.proposal_generator = this.module('proposal_generator', new Rpn(cfg.rpn, levels, ch, rng));
-    // The ROI heads pool from the pyramid's own levels, not the extra top level (p6).
-    const roiLevels = levels.slice(0, cfg.pyramid.scale_factors.length);
-    this.roi_heads = this.module(
-      'roi_heads',
-      cfg.roi_heads.cascade
-        ? new CascadeRoiHeads(cfg.roi_heads, cfg.roi_heads.cascade, cfg.test, roiLevels, ch, rng)
-        : new StandardRoiHeads(cfg.roi_heads, cfg.test, roiLevels, ch, rng),
-    );
+    // Every parameter is drawn from `seed`, whatever was built before.
+    const parts = withInitSeed(seed, () => {
+      const { backbone, pretrained } = buildViTDetBackbone(cfg.backbone, cfg.pyramid, input.train_size);
+      const levels = backbone.strides;
+      const ch = cfg.pyramid.out_channels;
+      // The ROI heads pool from the pyramid's own levels, not the extra top level (p6).
+      const roiLevels = levels.slice(0, cfg.pyramid.scale_factors.length);
+      return {
+        backbone,
+        pretrained,
+        rpn: new Rpn(cfg.rpn, levels, ch, rng),
+        roiHeads: cfg.roi_heads.cascade
+          ? new CascadeRoiHeads(cfg.roi_heads, cfg.roi_heads.cascade, cfg.test, roiLevels, ch, rng)
+          : new StandardRoiHeads(cfg.roi_heads, cfg.test, roiLevels, ch, rng),
+      };
+    });
+    this.backbone = this.module('backbone', parts.backbone);
+    this.pretrained = parts.pretrained;
+    this.proposal_generator = this.module('proposal_generator', parts.rpn);
+    this.roi_heads = this.module('roi_heads', parts.roiHeads);
+  }
+
+  /**
+   * How images become the model's input, in training and at test time alike
+   * (detectron2's preprocess_image): normalised by the pixel mean and std,
+   * zero-padded at the bottom/right. Training batches are padded to
+   * `input.square_pad`; test batches to it as well when it holds the test
+   * size (ViTDet's fixed square), else to the batch's size rounded up to
+   * `input.size_divisibility`. Images arrive resized (see data/transforms).
+   */
+  preprocess(images: HostImage[], mode: 'train' | 'test' = this.training ? 'train' : 'test'): ImageList {
+    return toImageList(images, detectorPadding(this.input, mode));
   }
 
   get numClasses(): number {
@@ -115,6 +133,12 @@ export class GeneralizedRCNN extends Module {
   get depth(): number {
     return this.backbone.net.opts.depth;
   }
+}
+
+/** The padding of a detector's batches (see `GeneralizedRCNN.preprocess`). */
+export function detectorPadding(input: InputConfig, mode: 'train' | 'test'): PadOptions {
+  const squarePad = mode === 'train' || input.square_pad >= input.test_size ? input.square_pad : 0;
+  return { pixelMean: input.pixel_mean, pixelStd: input.pixel_std, squarePad, sizeDivisibility: input.size_divisibility };
 }
 
 /** A detector with trained weights (a densekit checkpoint or weights file), in eval mode. */

@@ -92,6 +92,23 @@ export abstract class RoiHeadsBase extends Module {
     });
   }
 
+  /** How many box heads run in turn (1, or the cascade's stages). */
+  abstract get numBoxStages(): number;
+
+  /**
+   * The dense part of box head `k`: ROIAlign of the boxes (input frame,
+   * with each box's batch image) on the pyramid, the head and its predictor
+   * — class scores [R, K+1] (background last) and box deltas [R, 4K], or
+   * [R, 4] when regression is class-agnostic (cascade).
+   */
+  abstract boxStage(k: number, features: FeatureMaps, boxes: BoxArray, batchIndex: Int32Array): { scores: Tensor; deltas: Tensor };
+
+  /** The dense part of the mask branch: each box's mask logits of its class, [R, M, M]. */
+  maskLogits(features: FeatureMaps, boxes: BoxArray, batchIndex: Int32Array, classes: Int32Array): Tensor {
+    if (!this.mask_head) throw new Error('maskLogits: this model has no mask head (roi_heads.mask_on is false)');
+    return this.mask_head.classLogits(this.maskPooler.forward(features, boxes, batchIndex), classes);
+  }
+
   /** Mask loss on the foreground of the sampled proposals (BCE, mean over pixels). */
   protected maskLoss(features: FeatureMaps, labeled: LabeledProposals[], gt: GtInstances[], imageSizes: [number, number][]): Tensor | undefined {
     if (!this.mask_head) return undefined;
@@ -113,7 +130,7 @@ export abstract class RoiHeadsBase extends Module {
     });
     if (classes.length === 0) return tf.mul(tf.sum(this.mask_head.predictor.weight), 0);
     const { boxes: all, batchIndex } = batchBoxes(boxes);
-    const logits = this.mask_head.classLogits(this.maskPooler.forward(features, all, batchIndex), Int32Array.from(classes));
+    const logits = this.maskLogits(features, all, batchIndex, Int32Array.from(classes));
     const target = tf.tensor3d(concatFloat(targets), [classes.length, M, M]);
     return tf.div(bceWithLogitsSum(logits, target), classes.length * M * M);
   }
@@ -127,7 +144,7 @@ export abstract class RoiHeadsBase extends Module {
       return;
     }
     const classes = Int32Array.from(dets.flatMap((d) => Array.from(d.classes)));
-    const [probs] = readScoped(() => [tf.sigmoid(this.mask_head!.classLogits(this.maskPooler.forward(features, boxes, batchIndex), classes))]) as [Float32Array];
+    const [probs] = readScoped(() => [tf.sigmoid(this.maskLogits(features, boxes, batchIndex, classes))]) as [Float32Array];
     const M = this.cfg.mask_pooler_resolution * 2;
     let o = 0;
     for (const d of dets) {
@@ -163,12 +180,21 @@ export class StandardRoiHeads extends RoiHeadsBase {
     this.registerMaskHead();
   }
 
+  get numBoxStages(): number {
+    return 1;
+  }
+
+  boxStage(k: number, features: FeatureMaps, boxes: BoxArray, batchIndex: Int32Array): { scores: Tensor; deltas: Tensor } {
+    if (k !== 0) throw new Error(`box stage ${k} does not exist: Mask R-CNN has one box head`);
+    return this.box_predictor.forward(this.box_head.forward(this.boxPooler.forward(features, boxes, batchIndex)));
+  }
+
   forward(features: FeatureMaps, proposals: Proposals[], imageSizes: [number, number][], gt?: GtInstances[]): { detections: Detections[]; losses: Map<string, Tensor> } {
     const losses = new Map<string, Tensor>();
     if (this.training && gt) {
       const labeled = this.labelAndSample(proposals, gt);
       const { boxes, batchIndex } = batchBoxes(labeled.map((l) => l.boxes));
-      const { scores, deltas } = this.box_predictor.forward(this.box_head.forward(this.boxPooler.forward(features, boxes, batchIndex)));
+      const { scores, deltas } = this.boxStage(0, features, boxes, batchIndex);
       const { cls, box } = fastRcnnLosses(scores, deltas, labeled, this.cfg.num_classes, this.coder, false, this.cfg.smooth_l1_beta);
       losses.set('loss_cls', cls);
       losses.set('loss_box_reg', box);
@@ -185,7 +211,7 @@ export class StandardRoiHeads extends RoiHeadsBase {
     const K = this.cfg.num_classes;
     const { boxes, batchIndex } = batchBoxes(proposals.map((p) => p.boxes));
     const [probs, deltas] = readScoped(() => {
-      const out = this.box_predictor.forward(this.box_head.forward(this.boxPooler.forward(features, boxes, batchIndex)));
+      const out = this.boxStage(0, features, boxes, batchIndex);
       return [tf.softmax(out.scores), out.deltas];
     }) as [Float32Array, Float32Array];
     let o = 0;

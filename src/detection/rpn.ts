@@ -3,7 +3,7 @@ import { tf, type Tensor } from '../engine/tf.js';
 import { Conv2d } from '../engine/layers/conv2d.js';
 import { gatherRows } from '../engine/ops/gather.js';
 import * as init from '../engine/init.js';
-import { maybeCheckpoint } from '../engine/ops/checkpoint.js';
+import { maybeCheckpoint } from '../engine/ops/activation-checkpoint.js';
 import type { Rng } from '../engine/random.js';
 import type { RpnConfig } from '../config/schema.js';
 import type { FeatureMaps } from '../backbone/simple-feature-pyramid.js';
@@ -92,13 +92,21 @@ export class Rpn extends Module {
     });
   }
 
+  /**
+   * The dense part: the shared head on every level, in level order — per
+   * level objectness logits [B, H*W*A] and deltas [B, H*W*A, 4].
+   */
+  headOutputs(features: FeatureMaps): { logits: Tensor; deltas: Tensor }[] {
+    return this.levels.map((l) => this.rpn_head.forward(features.get(l.name)!));
+  }
+
   forward(
     features: FeatureMaps,
     imageSizes: [number, number][],
     gt?: GtInstances[],
   ): { proposals: Proposals[]; losses: Map<string, Tensor> } {
     const anchors = this.anchors(features);
-    const heads = this.levels.map((l) => this.rpn_head.forward(features.get(l.name)!));
+    const heads = this.headOutputs(features);
     const losses = new Map<string, Tensor>();
     if (this.training && gt) {
       const { cls, loc } = this.losses(anchors, heads, gt);

@@ -2,7 +2,7 @@ export { tf } from './tf.js';
 export type { Tensor } from './tf.js';
 export { initBackend, backendInfo, describeBackend, switchBackend, type BackendInfo, type BackendName } from './backend.js';
 export { Module, ModuleList, type LoadReport, type LoadOptions } from './module.js';
-export { Rng, initRng } from './random.js';
+export { Rng, withInitSeed, mixSeed } from './random.js';
 export { Linear } from './layers/linear.js';
 export { Conv2d } from './layers/conv2d.js';
 export { ConvTranspose2d } from './layers/conv-transpose2d.js';

@@ -1,16 +1,16 @@
 import { tf, type Tensor } from './tf.js';
 import { initRng, type Rng } from './random.js';
 
-/** Parameter initialisers, drawing from `initRng` so that a seed fixes a model. */
+/** Parameter initialisers, drawing from `initRng()` (see `withInitSeed`) so that a seed fixes a model. */
 
-export function uniform(shape: number[], lo: number, hi: number, rng: Rng = initRng): Tensor {
+export function uniform(shape: number[], lo: number, hi: number, rng: Rng = initRng()): Tensor {
   const n = shape.reduce((a, b) => a * b, 1);
   const data = new Float32Array(n);
   for (let i = 0; i < n; i++) data[i] = rng.range(lo, hi);
   return tf.tensor(data, shape, 'float32');
 }
 
-export function normal(shape: number[], std: number, rng: Rng = initRng): Tensor {
+export function normal(shape: number[], std: number, rng: Rng = initRng()): Tensor {
   const n = shape.reduce((a, b) => a * b, 1);
   const data = new Float32Array(n);
   for (let i = 0; i < n; i++) data[i] = rng.normal() * std;
@@ -18,7 +18,7 @@ export function normal(shape: number[], std: number, rng: Rng = initRng): Tensor
 }
 
 /** Normal truncated to [-2std, 2std] by redrawing (timm's trunc_normal_ with default bounds ≈ ±2). */
-export function truncNormal(shape: number[], std: number, rng: Rng = initRng): Tensor {
+export function truncNormal(shape: number[], std: number, rng: Rng = initRng()): Tensor {
   const n = shape.reduce((a, b) => a * b, 1);
   const data = new Float32Array(n);
   for (let i = 0; i < n; i++) {

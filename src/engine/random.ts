@@ -90,5 +90,31 @@ function rotl(x: number, k: number): number {
   return ((x << k) | (x >>> (32 - k))) >>> 0;
 }
 
-/** The generator used for parameter initialisation; seeded by the trainer. */
-export const initRng = new Rng(0);
+/** splitmix-style mix of two integers into one seed (e.g. a run's seed and an epoch or sample index). */
+export function mixSeed(a: number, b: number): number {
+  let z = (Math.imul(a ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(b + 0x632be5ab, 0xc2b2ae35)) >>> 0;
+  z = Math.imul(z ^ (z >>> 15), 0x2c1b3c6d) >>> 0;
+  return (z ^ (z >>> 12)) >>> 0;
+}
+
+let initGenerator = new Rng(0);
+
+/** The generator parameter initialisers draw from: the one `withInitSeed` installed, else a default one. */
+export function initRng(): Rng {
+  return initGenerator;
+}
+
+/**
+ * Run `build` with parameter initialisation drawing from a generator seeded
+ * with `seed`, then restore the previous one: a model built this way is a
+ * function of its seed alone, whatever was built before or around it.
+ */
+export function withInitSeed<T>(seed: number, build: () => T): T {
+  const previous = initGenerator;
+  initGenerator = new Rng(seed);
+  try {
+    return build();
+  } finally {
+    initGenerator = previous;
+  }
+}

@@ -3,7 +3,7 @@ import type { Rng } from '../engine/random.js';
 import { withoutGradient } from '../engine/ops/custom-grad.js';
 import { gatherRows } from '../engine/ops/gather.js';
 import { linearSumAssignment } from './hungarian.js';
-import { bilinearSample } from './bilinear-sample.js';
+import { bilinearSample } from '../engine/ops/bilinear-sample.js';
 import { pairwiseDice, pairwiseSigmoidCe, sigmoidCeLoss, diceLoss, weightedCrossEntropy } from './mask-losses.js';
 import type { Prediction } from './masked-decoder.js';
 

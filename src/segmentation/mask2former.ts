@@ -1,6 +1,6 @@
 import { Module } from '../engine/module.js';
 import { tf, type Tensor } from '../engine/tf.js';
-import { Rng, initRng } from '../engine/random.js';
+import { Rng, withInitSeed } from '../engine/random.js';
 import { resize2d } from '../engine/ops/resize.js';
 import type { InputConfig, Mask2FormerConfig } from '../config/schema.js';
 import { buildEncoder } from '../backbone/vitdet.js';
@@ -8,7 +8,9 @@ import { VitAdapter, interactionIndexes } from '../backbone/vit-adapter.js';
 import { loadBeit3Weights, readBeit3Weights, type PretrainedReport } from '../backbone/convert/load-beit3.js';
 import { MsDeformAttnPixelDecoder } from './pixel-decoder.js';
 import { MaskedAttentionDecoder, type Prediction } from './masked-decoder.js';
-import { loadTrainedWeights } from '../train/load-weights.js';
+import { loadTrainedWeights } from '../io/load-weights.js';
+import { toImageList, type ImageList } from '../structures/image-list.js';
+import type { HostImage } from '../io/rgb-image.js';
 import { SetCriterion, semanticInference, type SemanticTarget } from './criterion.js';
 
 /** The segmentation head: pixel decoder + masked-attention decoder. */
@@ -48,12 +50,11 @@ export class Mask2Former extends Module {
     seed = 0,
   ) {
     super();
-    initRng.seed(seed);
-    const encoder = buildEncoder({ ...cfg.backbone, window_size: 0, use_rel_pos: false }, input.train_size, { clsToken: true });
-    const a = cfg.adapter;
-    this.backbone = this.module(
-      'backbone',
-      new VitAdapter(encoder, {
+    // Every parameter is drawn from `seed`, whatever was built before.
+    const parts = withInitSeed(seed, () => {
+      const encoder = buildEncoder({ ...cfg.backbone, window_size: 0, use_rel_pos: false }, input.train_size, { clsToken: true });
+      const a = cfg.adapter;
+      const backbone = new VitAdapter(encoder, {
         inplanes: a.inplanes,
         heads: a.heads,
         points: a.points,
@@ -62,13 +63,17 @@ export class Mask2Former extends Module {
         initValues: a.init_values,
         interactions: a.interactions ?? interactionIndexes(encoder.opts.depth),
         addVitFeature: a.add_vit_feature,
-      }),
-    );
-    if (cfg.backbone.pretrained) {
-      const { tensors, dropped } = readBeit3Weights(cfg.backbone.pretrained);
-      this.pretrained = { ...loadBeit3Weights(encoder, tensors, cfg.backbone.pretrained), dropped };
-    }
-    this.sem_seg_head = this.module('sem_seg_head', new SemSegHead(cfg, encoder.embedDim));
+      });
+      let pretrained: PretrainedReport | undefined;
+      if (cfg.backbone.pretrained) {
+        const { tensors, dropped } = readBeit3Weights(cfg.backbone.pretrained);
+        pretrained = { ...loadBeit3Weights(encoder, tensors, cfg.backbone.pretrained), dropped };
+      }
+      return { backbone, pretrained, head: new SemSegHead(cfg, encoder.embedDim) };
+    });
+    this.backbone = this.module('backbone', parts.backbone);
+    this.pretrained = parts.pretrained;
+    this.sem_seg_head = this.module('sem_seg_head', parts.head);
     const h = cfg.head;
     this.samplingRng = new Rng(seed + 1);
     this.criterion = new SetCriterion(
@@ -86,11 +91,32 @@ export class Mask2Former extends Module {
     );
   }
 
+  /**
+   * How images become the model's input (mmseg's data preprocessor):
+   * normalised by the pixel mean and std, zero-padded at the bottom/right —
+   * training crops to the square `input.train_size`; at test time nothing is
+   * padded here (whole and sliding-window inference pad each window to a
+   * multiple of 32 themselves).
+   */
+  preprocess(images: HostImage[], mode: 'train' | 'test' = this.training ? 'train' : 'test'): ImageList {
+    const squarePad = mode === 'train' ? this.input.train_size : 0;
+    return toImageList(images, { pixelMean: this.input.pixel_mean, pixelStd: this.input.pixel_std, squarePad, sizeDivisibility: mode === 'train' ? 32 : 1 });
+  }
+
   /** Every prediction set (initial + after each decoder layer) for a normalised, padded batch. */
   predictions(images: Tensor): Prediction[] {
     const feats = this.backbone.forward(images);
     const { maskFeatures, multiScale } = this.sem_seg_head.pixel_decoder.forward(feats);
     return this.sem_seg_head.predictor.forward(multiScale, maskFeatures);
+  }
+
+  /**
+   * The inference output of the last decoder layer: class logits [B, Q, K+1]
+   * (no-object last) and mask logits [B, Q, H/4, W/4].
+   */
+  queryOutputs(images: Tensor): Prediction {
+    const preds = this.predictions(images);
+    return preds[preds.length - 1]!;
   }
 
   losses(images: Tensor, targets: SemanticTarget[]): Map<string, Tensor> {
@@ -103,8 +129,7 @@ export class Mask2Former extends Module {
    */
   semanticScores(images: Tensor): Tensor {
     const [b, H, W] = images.shape as [number, number, number, number];
-    const preds = this.predictions(images);
-    const last = preds[preds.length - 1]!;
+    const last = this.queryOutputs(images);
     const [, q, , ] = last.masks.shape as [number, number, number, number];
     const up = resize2d(last.masks.transpose([0, 2, 3, 1]), H, W, 'linear').transpose([0, 3, 1, 2]); // [B, Q, H, W]
     const out: Tensor[] = [];

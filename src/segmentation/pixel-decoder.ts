@@ -6,7 +6,7 @@ import { LayerNorm } from '../engine/layers/layer-norm.js';
 import { Linear } from '../engine/layers/linear.js';
 import { resize2d } from '../engine/ops/resize.js';
 import * as init from '../engine/init.js';
-import { MsDeformAttn, levelReferencePoints } from './ms-deform-attn.js';
+import { MsDeformAttn, levelReferencePoints } from '../engine/layers/ms-deform-attn.js';
 import { sinePositionEncoding } from './position-encoding.js';
 
 /** Conv + GroupNorm (+ optional ReLU), Mask2Former's Conv2d(norm=GN). */

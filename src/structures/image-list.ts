@@ -1,4 +1,5 @@
 import { tf, type Tensor } from '../engine/tf.js';
+import type { HostImage } from '../io/rgb-image.js';
 
 /** A padded batch of images and the size of each before padding. */
 export interface ImageList {
@@ -6,13 +7,6 @@ export interface ImageList {
   tensor: Tensor;
   /** (h, w) of each image inside the padded tensor. */
   sizes: [number, number][];
-}
-
-/** An RGB image in host memory, row-major HWC uint8 (or float) values. */
-export interface HostImage {
-  data: Uint8Array | Float32Array;
-  height: number;
-  width: number;
 }
 
 export interface PadOptions {

@@ -1,5 +1,5 @@
 import { rleDecode, rleFrPoly, rleFrString, rleMerge, type Rle } from '@densekit/eval';
-import { roiAxisWeights } from '../detection/roi-align.js';
+import { roiAxisWeights } from '../engine/ops/roi-align.js';
 
 /**
  * An instance mask as annotations carry it: polygons (possibly several

@@ -1,6 +1,7 @@
 import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { writeFileAtomic } from '../util/atomic-write.js';
+import { parseMetrics, type MetricsRecord } from './run-folder.js';
 
 /**
  * A JSONL metrics log (one object per line). On resume the entries at or
@@ -15,14 +16,12 @@ export class MetricsLog {
     mkdirSync(dirname(path), { recursive: true });
     if (resumeIteration === 0) writeFileAtomic(path, '');
     else if (existsSync(path)) {
-      const kept = readFileSync(path, 'utf8')
-        .split('\n')
-        .filter((l) => l && (JSON.parse(l) as { iter: number }).iter <= resumeIteration);
-      writeFileAtomic(path, kept.map((l) => `${l}\n`).join(''));
+      const kept = parseMetrics(readFileSync(path, 'utf8'), path).filter((r) => r.iter <= resumeIteration);
+      writeFileAtomic(path, kept.map((r) => `${JSON.stringify(r)}\n`).join(''));
     }
   }
 
-  write(record: Record<string, number | string | undefined>): void {
+  write(record: MetricsRecord): void {
     appendFileSync(this.path, `${JSON.stringify(record)}\n`);
   }
 }

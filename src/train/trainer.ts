@@ -1,12 +1,8 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { tf, type Tensor } from '../engine/tf.js';
-import type { DetectorRunConfig, RunConfig } from '../config/schema.js';
+import type { RunConfig } from '../config/schema.js';
 import { dumpConfig } from '../config/load.js';
-import { GeneralizedRCNN } from '../detection/rcnn.js';
-import { loadCocoDataset, type DetectionDataset } from '../data/coco-dataset.js';
-import { TrainLoader } from '../data/loader.js';
-import { toImageList } from '../structures/image-list.js';
 import { DensekitError } from '../util/errors.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { progress } from '../util/progress.js';
@@ -14,10 +10,10 @@ import { AdamW, clipGradNorm } from './adamw.js';
 import { buildParamSpecs } from './param-groups.js';
 import { lrFactor } from './schedule.js';
 import { lossAndGradients } from './step.js';
-import { readCheckpoint, saveCheckpoint, toTensors } from './checkpoint.js';
-import { evaluateDetector } from './evaluate.js';
+import { readCheckpoint, saveCheckpoint, toTensors } from '../io/checkpoint.js';
 import type { TaskEvaluation, TrainTask } from './task.js';
 import { MetricsLog } from './metrics-log.js';
+import { runPaths, writeEvalRecord } from './run-folder.js';
 
 export interface TrainOptions {
   outDir: string;
@@ -45,61 +41,6 @@ export interface TrainResult {
   totals: number[];
 }
 
-export const LAST = 'last.safetensors';
-export const FINAL = 'model_final.safetensors';
-
-function dataset(cfg: RunConfig, split: 'train' | 'val'): DetectionDataset | undefined {
-  const d = cfg.data[split];
-  if (!d) return undefined;
-  return loadCocoDataset(d.annotations, d.images, { filterEmpty: split === 'train' && d.filter_empty, name: `${split}:${d.annotations}` });
-}
-
-/**
- * Train a detector from a (stage) config. Deterministic given the seed;
- * `resume` continues exactly where the last checkpoint left off.
- */
-export async function trainDetector(cfg: DetectorRunConfig, opts: TrainOptions): Promise<TrainResult> {
-  const train = dataset(cfg, 'train');
-  if (!train) throw new DensekitError('no training data: set data.train.images and data.train.annotations', { key: 'data.train' });
-  if (train.categoryIds.length !== cfg.model.roi_heads.num_classes) {
-    throw new DensekitError(`the training set has ${train.categoryIds.length} categories but model.roi_heads.num_classes is ${cfg.model.roi_heads.num_classes}`, {
-      key: 'model.roi_heads.num_classes',
-    });
-  }
-  const val = dataset(cfg, 'val');
-  const model = new GeneralizedRCNN(cfg.model, cfg.input, cfg.train.seed).train();
-  if (model.pretrained) (opts.log ?? defaultLog)(`backbone: ${model.pretrained.loaded.length} tensors from ${cfg.model.backbone.pretrained}; new: ${model.pretrained.initialised.length}; unused: ${model.pretrained.unused.join(', ') || 'none'}`);
-  const pad = { pixelMean: cfg.input.pixel_mean, pixelStd: cfg.input.pixel_std, squarePad: cfg.input.square_pad, sizeDivisibility: cfg.input.size_divisibility };
-  const task: TrainTask = {
-    model,
-    batches(start) {
-      const loader = new TrainLoader(train, cfg.input, cfg.train.ims_per_batch, cfg.train.seed, start, cfg.data.prefetch);
-      return {
-        get position() {
-          return loader.position;
-        },
-        async next() {
-          const batch = await loader.next();
-          const list = toImageList(batch.images, pad);
-          return { losses: () => model.losses(list, batch.gt), dispose: () => list.tensor.dispose() };
-        },
-      };
-    },
-    evaluate: val
-      ? async () => {
-          const r = await evaluateDetector(model, val, cfg.input);
-          const m = r.metrics;
-          return {
-            scalars: { bbox_AP: m.bbox[0]!, ...(m.segm ? { segm_AP: m.segm[0]! } : {}) },
-            files: { 'predictions_val.json': JSON.stringify(r.results), 'eval.json': JSON.stringify({ bbox: m.bbox, segm: m.segm }, null, 2) },
-            summary: Object.entries(m.summary).map(([k, v]) => `${k}:\n${v}`).join(''),
-          };
-        }
-      : undefined,
-  };
-  return runTraining(task, cfg, opts);
-}
-
 function defaultLog(l: string): void {
   process.stderr.write(`${l}\n`);
 }
@@ -118,7 +59,8 @@ export async function runTraining(task: TrainTask, cfg: RunConfig, opts: TrainOp
   const model = task.model;
   const specs = buildParamSpecs(model, t.optimizer);
   const optimizer = new AdamW(specs, { betas: t.optimizer.betas, eps: t.optimizer.eps });
-  const lastPath = join(opts.outDir, LAST);
+  const paths = runPaths(opts.outDir);
+  const lastPath = paths.lastCheckpoint;
   let startIter = 0;
   let loaderPos = 0;
   if (opts.resume && existsSync(lastPath)) {
@@ -144,8 +86,8 @@ export async function runTraining(task: TrainTask, cfg: RunConfig, opts: TrainOp
       log(`initialised from ${from}: ${report.skipped.length} shape-mismatched tensors re-initialised${report.skipped.length ? ` (${report.skipped.map((s) => s.name).join(', ')})` : ''}; ${report.missing.length} missing, ${report.unexpected.length} unused`);
     }
   }
-  const metricsLog = new MetricsLog(join(opts.outDir, 'metrics.jsonl'), startIter);
-  writeFileAtomic(join(opts.outDir, 'config.yaml'), dumpConfig(cfg));
+  const metricsLog = new MetricsLog(paths.metrics, startIter);
+  writeFileAtomic(paths.config, dumpConfig(cfg));
   const stream = task.batches(loaderPos);
   const bar = progress(`train${opts.stage ? ` ${opts.stage}` : ''}`, t.max_iter - startIter, { enabled: opts.verbose });
   const save = (path: string, iteration: number) =>
@@ -213,7 +155,7 @@ export async function runTraining(task: TrainTask, cfg: RunConfig, opts: TrainOp
     if (t.eval_period > 0 && done % t.eval_period === 0 && done < t.max_iter) await evaluate(done);
   }
   bar.stop();
-  const finalPath = join(opts.outDir, FINAL);
+  const finalPath = paths.finalWeights;
   if (endIter < t.max_iter) {
     save(lastPath, endIter);
     optimizer.dispose();
@@ -223,17 +165,11 @@ export async function runTraining(task: TrainTask, cfg: RunConfig, opts: TrainOp
   save(lastPath, t.max_iter);
   save(finalPath, t.max_iter);
   const e = await evaluate(t.max_iter);
-  if (e) for (const [name, content] of Object.entries(e.files)) writeFileAtomic(join(opts.outDir, name), content);
+  if (e) {
+    for (const [name, content] of Object.entries(e.files)) writeFileAtomic(join(opts.outDir, name), content);
+    writeEvalRecord(opts.outDir, e.record);
+  }
   optimizer.dispose();
   model.dispose();
   return { finalCheckpoint: finalPath, lastLosses, totals, evaluation: e };
-}
-
-/** Read a metrics log as records. */
-export function readMetrics(path: string): Record<string, number | string>[] {
-  if (!existsSync(path)) return [];
-  return readFileSync(path, 'utf8')
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => JSON.parse(l) as Record<string, number | string>);
 }

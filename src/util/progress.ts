@@ -28,3 +28,19 @@ export function progress(label: string, total: number, opts: { enabled?: boolean
     },
   };
 }
+
+/** A progress bar for work whose total the caller learns from the worker: started at the first update. */
+export function progressOf(label: string, opts: { enabled?: boolean } = {}): { update(done: number, total: number): void; stop(): void } {
+  let bar: Progress | undefined;
+  let shown = 0;
+  return {
+    update(done, total) {
+      bar ??= progress(label, total, opts);
+      bar.tick(done - shown);
+      shown = done;
+    },
+    stop() {
+      bar?.stop();
+    },
+  };
+}

@@ -1,6 +1,6 @@
 import { createCanvas, type SKRSContext2D } from '@napi-rs/canvas';
 import { rleDecode, type Rle } from '@densekit/eval';
-import type { HostImage } from '../structures/image-list.js';
+import type { HostImage } from '../io/rgb-image.js';
 import { cssColor, textColorOn, type Rgb } from './palette.js';
 
 /** One thing to draw: a box with a label, optionally a mask. */

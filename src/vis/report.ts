@@ -4,6 +4,7 @@ import { Coco, CocoEval } from '@densekit/eval';
 import { parse as parseYaml } from 'yaml';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { DensekitError } from '../util/errors.js';
+import { RUN_FILES, readEvalRecord, readMetrics, runPaths, type MetricsRecord } from '../train/run-folder.js';
 import type { CocoDetection } from '../detection/postprocess.js';
 import { linePlot, type Series } from './plots.js';
 import { toPng, toSvg, type Scene } from './scene.js';
@@ -22,14 +23,15 @@ function savePlot(dir: string, name: string, scene: Scene): string {
 }
 
 /** Training curves from a JSONL metrics log: each loss term, and the learning rate. */
-export function trainingCurves(records: Record<string, number | string>[]): { losses: Scene; lr: Scene } | undefined {
-  const train = records.filter((r) => r.type === undefined && typeof r.iter === 'number');
+export function trainingCurves(records: MetricsRecord[]): { losses: Scene; lr: Scene } | undefined {
+  const train = records.filter((r) => r.type === undefined);
   if (train.length === 0) return undefined;
+  const num = (v: unknown) => (typeof v === 'number' ? v : NaN);
   const keys = [...new Set(train.flatMap((r) => Object.keys(r)))].filter((k) => k === 'total_loss' || k.startsWith('loss_'));
-  const series: Series[] = keys.map((k) => ({ name: k, x: train.map((r) => r.iter as number), y: train.map((r) => (typeof r[k] === 'number' ? (r[k] as number) : NaN)) }));
+  const series: Series[] = keys.map((k) => ({ name: k, x: train.map((r) => r.iter), y: train.map((r) => num(r[k])) }));
   return {
     losses: linePlot({ title: 'training losses', xLabel: 'iteration', yLabel: 'loss', series, logY: true }),
-    lr: linePlot({ title: 'learning rate', xLabel: 'iteration', yLabel: 'lr', series: [{ name: 'lr', x: train.map((r) => r.iter as number), y: train.map((r) => r.lr as number) }] }),
+    lr: linePlot({ title: 'learning rate', xLabel: 'iteration', yLabel: 'lr', series: [{ name: 'lr', x: train.map((r) => r.iter), y: train.map((r) => num(r.lr)) }] }),
   };
 }
 
@@ -76,32 +78,25 @@ export interface ReportOptions {
  * predictions). Self-contained: relative paths, no network.
  */
 export async function writeReport(runDir: string, opts: ReportOptions = {}): Promise<string> {
-  const cfgPath = join(runDir, 'config.yaml');
-  if (!existsSync(cfgPath)) throw new DensekitError('not a training run folder (no config.yaml)', { file: runDir });
-  const out = join(runDir, 'report');
+  const paths = runPaths(runDir);
+  if (!existsSync(paths.config)) throw new DensekitError(`not a training run folder (no ${RUN_FILES.config})`, { file: runDir });
+  const out = paths.report;
   mkdirSync(join(out, 'gallery'), { recursive: true });
-  const configText = readFileSync(cfgPath, 'utf8');
+  const configText = readFileSync(paths.config, 'utf8');
   const config = parseYaml(configText) as { data?: { val?: { images: string; annotations: string } } };
   const sections: string[] = [];
-  const metricsPath = join(runDir, 'metrics.jsonl');
-  const records = existsSync(metricsPath)
-    ? readFileSync(metricsPath, 'utf8')
-        .split('\n')
-        .filter(Boolean)
-        .map((l) => JSON.parse(l) as Record<string, number | string>)
-    : [];
-  const evalPath = join(runDir, 'eval.json');
-  if (existsSync(evalPath)) {
-    const ev = JSON.parse(readFileSync(evalPath, 'utf8')) as { bbox?: number[]; segm?: number[]; mIoU?: number; mAcc?: number; aAcc?: number };
+  const records = readMetrics(runDir);
+  const ev = readEvalRecord(runDir);
+  if (ev) {
     const lastEval = records.filter((r) => r.type === 'eval').at(-1);
     const when = lastEval ? ` (iteration ${lastEval.iter})` : '';
     // pycocotools reports -1 where no GT falls in an area range.
     const pct = (v: number | undefined) => (v === undefined || v < 0 || Number.isNaN(v) ? '–' : (v * 100).toFixed(1));
-    if (ev.bbox) {
-      const segm = ev.segm;
-      const rows = STAT_LABELS.map((l, i) => `<tr><td>${l}</td><td>${pct(ev.bbox![i])}</td>${segm ? `<td>${pct(segm[i])}</td>` : ''}</tr>`).join('\n');
+    if ('bbox' in ev) {
+      const { bbox, segm } = ev;
+      const rows = STAT_LABELS.map((l, i) => `<tr><td>${l}</td><td>${pct(bbox[i])}</td>${segm ? `<td>${pct(segm[i])}</td>` : ''}</tr>`).join('\n');
       sections.push(`<h2>Validation metrics${when}</h2>\n<table><tr><th></th><th>box</th>${segm ? '<th>mask</th>' : ''}</tr>\n${rows}\n</table>`);
-    } else if (ev.mIoU !== undefined) {
+    } else {
       const rows = (['mIoU', 'mAcc', 'aAcc'] as const).map((k) => `<tr><td>${k}</td><td>${pct(ev[k])}</td></tr>`).join('\n');
       sections.push(`<h2>Validation metrics${when}</h2>\n<table>\n${rows}\n</table>`);
     }
@@ -109,7 +104,7 @@ export async function writeReport(runDir: string, opts: ReportOptions = {}): Pro
   const curves = trainingCurves(records);
   const plots: string[] = [];
   if (curves) plots.push(savePlot(out, 'losses', curves.losses), savePlot(out, 'lr', curves.lr));
-  const predPath = join(runDir, 'predictions_val.json');
+  const predPath = paths.valPredictions;
   let gallery: string[] = [];
   if (existsSync(predPath) && config.data?.val) {
     const results = JSON.parse(readFileSync(predPath, 'utf8')) as CocoDetection[];

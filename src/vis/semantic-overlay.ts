@@ -1,5 +1,5 @@
 import { createCanvas } from '@napi-rs/canvas';
-import type { HostImage } from '../structures/image-list.js';
+import type { HostImage } from '../io/rgb-image.js';
 import { ADE20K_PALETTE, cssColor, indexColor, type Rgb } from './palette.js';
 
 export interface SemanticOverlayOptions {

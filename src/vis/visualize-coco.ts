@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { createCanvas, loadImage } from '@napi-rs/canvas';
 import { Coco, rleFrString, type CocoAnnotation } from '@densekit/eval';
-import { loadRgb } from '../data/image-io.js';
+import { loadRgb } from '../io/rgb-image.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { maskToRle, rleFromCompressed } from '../structures/masks.js';
 import type { CocoDetection } from '../detection/postprocess.js';

@@ -1,8 +1,8 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { tf, type Tensor } from '../../src/engine/tf.js';
 import { switchBackend } from '../../src/engine/backend.js';
-import { attentionCore, attentionChunk } from '../../src/backbone/attention-core.js';
-import { relPosBias } from '../../src/backbone/rel-pos.js';
+import { attentionCore, attentionChunk } from '../../src/engine/ops/attention-core.js';
+import { relPosBias } from '../../src/engine/ops/rel-pos.js';
 import { maxAbsDiff } from '../helpers/fixtures.js';
 
 beforeAll(async () => {

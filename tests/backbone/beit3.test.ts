@@ -3,7 +3,7 @@ import { tf } from '../../src/engine/tf.js';
 import { switchBackend } from '../../src/engine/backend.js';
 import { Beit3Encoder, type Beit3Options } from '../../src/backbone/beit3.js';
 import { BEIT3_SIZES } from '../../src/backbone/sizes.js';
-import { getRelPos } from '../../src/backbone/rel-pos.js';
+import { getRelPos } from '../../src/engine/ops/rel-pos.js';
 import { readBeit3Weights, loadBeit3Weights } from '../../src/backbone/convert/load-beit3.js';
 import { toTf } from '../../src/io/host-tensor.js';
 import { fixture, get, maxAbsDiff, nchwToNhwc, torchRef, values } from '../helpers/fixtures.js';

@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { tf } from '../../src/engine/tf.js';
 import { switchBackend } from '../../src/engine/backend.js';
-import { initRng } from '../../src/engine/random.js';
+import { withInitSeed } from '../../src/engine/random.js';
 import { buildEncoder, buildViTDetBackbone } from '../../src/backbone/vitdet.js';
 import { backboneSchema, pyramidSchema } from '../../src/config/schema.js';
 import { maxAbsDiff } from '../helpers/fixtures.js';
@@ -14,10 +14,8 @@ describe('activation checkpointing', () => {
   it('gives the same loss and gradients as keeping activations (drop path on, windows + global + rel-pos), leaks nothing', () => {
     const cfg = (checkpoint: boolean) =>
       backboneSchema.parse({ size: 'tiny', pretrain_img_size: 64, window_size: 2, global_blocks: [1, 3], drop_path_rate: 0.5, activation_checkpoint: checkpoint });
-    initRng.seed(3);
-    const plain = buildEncoder(cfg(false), 64).train();
-    initRng.seed(3);
-    const ckpt = buildEncoder(cfg(true), 64).train();
+    const plain = withInitSeed(3, () => buildEncoder(cfg(false), 64)).train();
+    const ckpt = withInitSeed(3, () => buildEncoder(cfg(true), 64)).train();
     // Small FFN steps so the chunked path (several recomputed slices per block) runs here.
     for (const block of ckpt.blocks.items) block.opts.ffnChunkTokens = 7;
     // Non-zero rel-pos tables so their gradient path matters.
@@ -54,9 +52,8 @@ describe('activation checkpointing', () => {
 
   it('checkpoints the Simple Feature Pyramid stages with the same gradients', () => {
     const build = (checkpoint: boolean) => {
-      initRng.seed(4);
       const cfg = backboneSchema.parse({ size: 'tiny', pretrain_img_size: 64, window_size: 2, global_blocks: [1, 3], drop_path_rate: 0, activation_checkpoint: checkpoint });
-      return buildViTDetBackbone(cfg, pyramidSchema.parse({ out_channels: 16 }), 64).backbone.train();
+      return withInitSeed(4, () => buildViTDetBackbone(cfg, pyramidSchema.parse({ out_channels: 16 }), 64)).backbone.train();
     };
     const plain = build(false);
     const ckpt = build(true);

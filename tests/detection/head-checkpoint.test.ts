@@ -1,11 +1,11 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { tf } from '../../src/engine/tf.js';
 import { switchBackend } from '../../src/engine/backend.js';
-import { initRng } from '../../src/engine/random.js';
+import { withInitSeed } from '../../src/engine/random.js';
 import type { Module } from '../../src/engine/module.js';
 import { ConvFcHead } from '../../src/detection/box-head.js';
 import { MaskHead } from '../../src/detection/mask-head.js';
-import { roiAlign } from '../../src/detection/roi-align.js';
+import { roiAlign } from '../../src/engine/ops/roi-align.js';
 import { RpnHead } from '../../src/detection/rpn.js';
 import { maxAbsDiff } from '../helpers/fixtures.js';
 import { trackWasmHeap } from '../helpers/wasm-heap.js';
@@ -41,8 +41,7 @@ describe('checkpointed ROI heads', () => {
   it('box head: same gradients, a fraction of the memory held until the backward pass', () => {
     const x = tf.randomNormal([48, 7, 7, 32], 0, 1, 'float32', 1);
     const make = (checkpoint: boolean) => {
-      initRng.seed(5);
-      return new ConvFcHead(32, 7, 4, 32, 64, checkpoint);
+      return withInitSeed(5, () => new ConvFcHead(32, 7, 4, 32, 64, checkpoint));
     };
     const plain = make(false);
     const ckpt = make(true);
@@ -56,8 +55,7 @@ describe('checkpointed ROI heads', () => {
 
   it('box head inference frees each layer as it goes: the peak is a few layer-sized tensors', () => {
     const x = tf.randomNormal([64, 7, 7, 32], 0, 1, 'float32', 3);
-    initRng.seed(5);
-    const head = new ConvFcHead(32, 7, 4, 32, 64, true).eval();
+    const head = withInitSeed(5, () => new ConvFcHead(32, 7, 4, 32, 64, true)).eval();
     const layerBytes = x.size * 4;
     const heap = trackWasmHeap();
     const start = heap.live();
@@ -72,8 +70,7 @@ describe('checkpointed ROI heads', () => {
     const x = tf.randomNormal([12, 6, 6, 16], 0, 1, 'float32', 2);
     const classes = Int32Array.from({ length: 12 }, (_, i) => (i * 7) % 5);
     const make = (checkpoint: boolean) => {
-      initRng.seed(6);
-      return new MaskHead(16, 16, 2, 5, checkpoint);
+      return withInitSeed(6, () => new MaskHead(16, 16, 2, 5, checkpoint));
     };
     const plain = make(false);
     const ckpt = make(true);
@@ -86,8 +83,7 @@ describe('checkpointed ROI heads', () => {
   it('RPN head: same logits, deltas and gradients as one checkpointed step, less memory', () => {
     const x = tf.randomNormal([1, 24, 20, 32], 0, 1, 'float32', 4);
     const make = (checkpoint: boolean) => {
-      initRng.seed(7);
-      return new RpnHead(32, 3, 2, checkpoint);
+      return withInitSeed(7, () => new RpnHead(32, 3, 2, checkpoint));
     };
     const plain = make(false);
     const ckpt = make(true);

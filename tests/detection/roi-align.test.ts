@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { tf } from '../../src/engine/tf.js';
 import { switchBackend } from '../../src/engine/backend.js';
-import { roiAlign } from '../../src/detection/roi-align.js';
+import { roiAlign } from '../../src/engine/ops/roi-align.js';
 import { get, maxAbsDiff, nchwToNhwc, torchRef, values } from '../helpers/fixtures.js';
 
 beforeAll(async () => {

@@ -8,7 +8,7 @@ import { LayerNorm } from '../../src/engine/layers/layer-norm.js';
 import { gelu } from '../../src/engine/layers/activations.js';
 import { gatherRows } from '../../src/engine/ops/gather.js';
 import { depthwiseConv2d } from '../../src/engine/ops/depthwise-conv2d.js';
-import { initRng } from '../../src/engine/random.js';
+import { withInitSeed } from '../../src/engine/random.js';
 import { maxPool2d } from '../../src/engine/layers/pooling.js';
 import { maxAbsDiff } from '../helpers/fixtures.js';
 
@@ -20,14 +20,15 @@ import { maxAbsDiff } from '../helpers/fixtures.js';
  */
 async function gradientsOn(backend: BackendName): Promise<Map<string, Float32Array>> {
   await switchBackend(backend);
-  initRng.seed(7);
-  const conv = new Conv2d(3, 8, 3, { stride: 2, padding: 1 });
-  const pw = new Conv2d(8, 8, 1);
-  const up = new ConvTranspose2d(8, 4, 2, 2);
-  const up3 = new ConvTranspose2d(4, 4, 3, 2);
+  const { conv, pw, up, up3, norm, fc } = withInitSeed(7, () => ({
+    conv: new Conv2d(3, 8, 3, { stride: 2, padding: 1 }),
+    pw: new Conv2d(8, 8, 1),
+    up: new ConvTranspose2d(8, 4, 2, 2),
+    up3: new ConvTranspose2d(4, 4, 3, 2),
+    norm: new LayerNorm(4),
+    fc: new Linear(4, 5),
+  }));
   const dw = tf.variable(tf.randomNormal([3, 3, 4, 1], 0, 0.3, 'float32', 3));
-  const norm = new LayerNorm(4);
-  const fc = new Linear(4, 5);
   const table = tf.variable(tf.randomNormal([10, 5], 0, 1, 'float32', 4));
   const x = tf.randomNormal([2, 9, 11, 3], 0, 1, 'float32', 5);
   const idx = tf.tensor1d([3, 3, 0, 9, 1], 'int32');

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { SemanticEvaluator, reduceZeroLabel } from '../../eval/src/index.js';
-import { evaluateSemanticDirs } from '../../src/cli/commands/eval.js';
+import { evaluateSemanticDirs } from '../../src/tasks/semantic/evaluate.js';
 import { fixture } from '../helpers/fixtures.js';
 
 interface Expected {

@@ -2,7 +2,7 @@ import { configSchema, type DensekitConfig, type DetectorConfig } from '../../sr
 import { Rng } from '../../src/engine/random.js';
 import { synthShapesImage } from '../../src/data/synthetic-shapes.js';
 import type { GtInstances } from '../../src/structures/instances.js';
-import type { HostImage } from '../../src/structures/image-list.js';
+import type { HostImage } from '../../src/io/rgb-image.js';
 
 /** A detector small enough to train in seconds on 2 cores. */
 export function tinyDetectorConfig(cascade = false): DensekitConfig & { model: DetectorConfig } {

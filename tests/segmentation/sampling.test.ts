@@ -1,8 +1,8 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { tf } from '../../src/engine/tf.js';
 import { switchBackend } from '../../src/engine/backend.js';
-import { gridSample } from '../../src/segmentation/bilinear-sample.js';
-import { msDeformAttnCore } from '../../src/segmentation/ms-deform-attn-core.js';
+import { gridSample } from '../../src/engine/ops/bilinear-sample.js';
+import { msDeformAttnCore } from '../../src/engine/ops/ms-deform-attn-core.js';
 import { toTf } from '../../src/io/host-tensor.js';
 import { get, maxAbsDiff, nchwToNhwc, torchRef, values } from '../helpers/fixtures.js';
 

@@ -3,8 +3,9 @@ import { mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { switchBackend } from '../../src/engine/backend.js';
-import { trainDetector, readMetrics } from '../../src/train/trainer.js';
-import { readCheckpoint } from '../../src/train/checkpoint.js';
+import { trainDetector } from '../../src/tasks/detection/train.js';
+import { readMetrics } from '../../src/train/run-folder.js';
+import { readCheckpoint } from '../../src/io/checkpoint.js';
 import { synthDataset, tinyRunConfig } from '../helpers/synth-data.js';
 
 beforeAll(async () => {
@@ -22,7 +23,7 @@ describe('training runs and resumes exactly', () => {
     const resumed = [...first.totals, ...second.totals];
     expect(resumed).toHaveLength(full.totals.length);
     resumed.forEach((v, i) => expect(Math.abs(v - full.totals[i]!), `iteration ${i}`).toBeLessThan(1e-6));
-    const iters = readMetrics(join(dir, 'metrics.jsonl'))
+    const iters = readMetrics(dir)
       .filter((r) => r.type === undefined)
       .map((r) => r.iter);
     expect(iters).toEqual([1, 2, 3, 4]);

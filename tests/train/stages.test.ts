@@ -7,8 +7,8 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { createRequire } from 'node:module';
 import { switchBackend } from '../../src/engine/backend.js';
 import { loadConfig } from '../../src/config/index.js';
-import { runRecipe } from '../../src/train/recipe.js';
-import { readCheckpoint, saveCheckpoint } from '../../src/train/checkpoint.js';
+import { runRecipe } from '../../src/tasks/recipe.js';
+import { readCheckpoint, saveCheckpoint } from '../../src/io/checkpoint.js';
 import { Linear } from '../../src/engine/layers/linear.js';
 import { synthDataset } from '../helpers/synth-data.js';
 

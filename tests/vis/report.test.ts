@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeReport } from '../../src/vis/report.js';
-import { cocoMetrics } from '../../src/train/evaluate.js';
+import { cocoMetrics } from '../../src/tasks/detection/evaluate.js';
 import { synthDataset } from '../helpers/synth-data.js';
 
 const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p));

@@ -5,8 +5,9 @@ import { fileURLToPath } from 'node:url';
 import { loadConfig } from '../../config/index.js';
 import { initBackend, describeBackend } from '../../engine/backend.js';
 import { writeShapesDataset } from '../../data/synthesize.js';
-import { runRecipe } from '../../train/recipe.js';
+import { runRecipe } from '../../tasks/recipe.js';
 import { writeReport } from '../../vis/report.js';
+import { runPaths } from '../../train/run-folder.js';
 import { action } from '../run-action.js';
 
 const DEMO_CONFIG = fileURLToPath(new URL('../../../configs/demo/mask_rcnn_tiny_synth.yaml', import.meta.url));
@@ -40,6 +41,7 @@ export function registerDemo(program: Command): void {
         const results = await runRecipe(loaded, { verbose: Boolean(process.stderr.isTTY) });
         const r = results.get('main')!;
         process.stderr.write('3/3 evaluated on the held-out split; drawing predictions and writing the report\n');
+        const run = runPaths(join(out, 'run'));
         const report = await writeReport(join(out, 'run'), { limit: 16 });
         const e = r.evaluation!;
         process.stdout.write(`\n${e.summary}`);
@@ -47,8 +49,8 @@ export function registerDemo(program: Command): void {
         process.stdout.write(
           `\nbox AP ${(e.scalars.bbox_AP! * 100).toFixed(1)}${e.scalars.segm_AP !== undefined ? `, mask AP ${(e.scalars.segm_AP * 100).toFixed(1)}` : ''} on ${60} held-out images, ${minutes} min\n` +
             `report:       ${report}  (open it in a browser)\n` +
-            `drawings:     ${join(out, 'run', 'report', 'gallery')}\n` +
-            `weights:      ${r.finalCheckpoint}\npredictions:  ${join(out, 'run', 'predictions_val.json')}\nmetrics log:  ${join(out, 'run', 'metrics.jsonl')}\n`,
+            `drawings:     ${join(run.report, 'gallery')}\n` +
+            `weights:      ${r.finalCheckpoint}\npredictions:  ${run.valPredictions}\nmetrics log:  ${run.metrics}\n`,
         );
       }),
     );

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../../config/index.js';
 import { initBackend, describeBackend } from '../../engine/backend.js';
-import { runRecipe } from '../../train/recipe.js';
+import { runRecipe } from '../../tasks/recipe.js';
 import { action } from '../run-action.js';
 import { collect } from './config.js';
 

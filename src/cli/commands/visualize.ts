@@ -4,7 +4,7 @@ import { join, extname, basename } from 'node:path';
 import { Coco, readJson } from '@densekit/eval';
 import { DensekitError } from '../../util/errors.js';
 import { writeFileAtomic } from '../../util/atomic-write.js';
-import { loadRgb } from '../../data/image-io.js';
+import { loadRgb } from '../../io/rgb-image.js';
 import { readLabelMap } from '../../io/image.js';
 import { reduceZeroLabel } from '@densekit/eval';
 import { visualizeCoco } from '../../vis/visualize-coco.js';

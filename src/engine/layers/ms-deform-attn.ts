@@ -1,8 +1,8 @@
-import { Module } from '../engine/module.js';
-import { tf, type Tensor } from '../engine/tf.js';
-import { Linear } from '../engine/layers/linear.js';
-import * as init from '../engine/init.js';
-import { msDeformAttnCore } from './ms-deform-attn-core.js';
+import { Module } from '../module.js';
+import { tf, type Tensor } from '../tf.js';
+import { Linear } from './linear.js';
+import * as init from '../init.js';
+import { msDeformAttnCore } from '../ops/ms-deform-attn-core.js';
 
 export interface MsDeformAttnOptions {
   dim: number;

@@ -1,10 +1,11 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { resolveStage, type LoadedConfig } from '../config/load.js';
-import { isDetectorConfig, isSegmenterConfig, type RunConfig } from '../config/schema.js';
+import type { RunConfig } from '../config/schema.js';
 import { DensekitError } from '../util/errors.js';
-import { FINAL, trainDetector, type TrainOptions, type TrainResult } from './trainer.js';
-import { trainSemantic } from '../segmentation/train.js';
+import type { TrainOptions, TrainResult } from '../train/trainer.js';
+import { runPaths } from '../train/run-folder.js';
+import { taskFor } from './index.js';
 
 export interface RecipeOptions {
   outDir?: string;
@@ -32,8 +33,9 @@ export async function runRecipe(loaded: LoadedConfig, opts: RecipeOptions = {}):
   for (const s of stages) {
     const cfg = resolveStage(loaded, s.name);
     const dir = join(outDir, s.name);
-    if (opts.resume && existsSync(join(dir, FINAL))) {
-      log(`stage ${s.name}: already complete (${join(dir, FINAL)})`);
+    const finalWeights = runPaths(dir).finalWeights;
+    if (opts.resume && existsSync(finalWeights)) {
+      log(`stage ${s.name}: already complete (${finalWeights})`);
       continue;
     }
     let initFrom: string | undefined;
@@ -41,7 +43,7 @@ export async function runRecipe(loaded: LoadedConfig, opts: RecipeOptions = {}):
     if (from?.startsWith('stage:')) {
       const prev = from.slice('stage:'.length);
       if (!stages.some((x) => x.name === prev)) throw new DensekitError(`load_from names stage "${prev}", which the recipe does not have`, { file: loaded.file, key: `stages.${s.name}.train.load_from` });
-      initFrom = join(outDir, prev, FINAL);
+      initFrom = runPaths(join(outDir, prev)).finalWeights;
       if (!existsSync(initFrom)) throw new DensekitError(`stage "${prev}" has not finished (no ${initFrom})`, { file: loaded.file, key: `stages.${s.name}.train.load_from` });
     }
     log(`stage ${s.name}: ${cfg.train.max_iter} iterations → ${dir}`);
@@ -53,7 +55,5 @@ export async function runRecipe(loaded: LoadedConfig, opts: RecipeOptions = {}):
 
 /** Train one run with the trainer of its model's kind. */
 export function trainRun(cfg: RunConfig, opts: TrainOptions): Promise<TrainResult> {
-  if (isDetectorConfig(cfg)) return trainDetector(cfg, opts);
-  if (isSegmenterConfig(cfg)) return trainSemantic(cfg, opts);
-  throw new DensekitError('unknown model.arch', { key: 'model.arch' });
+  return taskFor(cfg).train(opts);
 }

@@ -1,6 +1,6 @@
-import type { Tensor } from '../engine/tf.js';
-import { tf } from '../engine/tf.js';
-import { withGradient } from '../engine/ops/custom-grad.js';
+import type { Tensor } from '../tf.js';
+import { tf } from '../tf.js';
+import { withGradient } from './custom-grad.js';
 
 /** Identity forward, gradient multiplied by `scale` (Cascade R-CNN's 1/num_stages on box features). */
 export function scaleGradient(x: Tensor, scale: number): Tensor {

@@ -1,7 +1,7 @@
-import { tf, type Tensor } from '../engine/tf.js';
-import { gatherRows } from '../engine/ops/gather.js';
-import { batchMatMul } from '../engine/ops/dense.js';
-import { resize1d } from '../engine/ops/resize.js';
+import { tf, type Tensor } from '../tf.js';
+import { gatherRows } from './gather.js';
+import { batchMatMul } from './dense.js';
+import { resize1d } from './resize.js';
 
 /**
  * Relative position embeddings for queries of length qSize against keys of

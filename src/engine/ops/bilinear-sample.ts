@@ -1,6 +1,6 @@
-import { tf, type Tensor } from '../engine/tf.js';
-import { gatherRows } from '../engine/ops/gather.js';
-import { withGradient } from '../engine/ops/custom-grad.js';
+import { tf, type Tensor } from '../tf.js';
+import { gatherRows } from './gather.js';
+import { withGradient } from './custom-grad.js';
 
 /**
  * Bilinear sampling with zero padding, as grid_sample(align_corners=False,

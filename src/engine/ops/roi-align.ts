@@ -1,8 +1,8 @@
-import { tf, type Tensor } from '../engine/tf.js';
-import { batchMatMul } from '../engine/ops/dense.js';
-import { gatherRows } from '../engine/ops/gather.js';
-import { vjp } from '../engine/ops/checkpoint.js';
-import { withGradient } from '../engine/ops/custom-grad.js';
+import { tf, type Tensor } from '../tf.js';
+import { batchMatMul } from './dense.js';
+import { gatherRows } from './gather.js';
+import { vjp } from './activation-checkpoint.js';
+import { withGradient } from './custom-grad.js';
 
 export interface RoiAlignOptions {
   outputSize: number;

@@ -1,6 +1,12 @@
 import sharp from 'sharp';
 import { DensekitError } from '../util/errors.js';
-import type { HostImage } from '../structures/image-list.js';
+
+/** An RGB image in host memory, row-major HWC uint8 (or float) values. */
+export interface HostImage {
+  data: Uint8Array | Float32Array;
+  height: number;
+  width: number;
+}
 
 /** Decode an image file to RGB (EXIF orientation applied). Errors name the file. */
 export async function loadRgb(path: string): Promise<HostImage> {

@@ -1,4 +1,4 @@
-import { tf, type Tensor } from '../engine/tf.js';
+import { tf, type Tensor } from '../tf.js';
 import { bilinearSample } from './bilinear-sample.js';
 
 /**

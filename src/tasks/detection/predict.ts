@@ -1,15 +1,12 @@
-import type { InputConfig } from '../config/schema.js';
-import { toImageList, type HostImage } from '../structures/image-list.js';
-import { DensekitError } from '../util/errors.js';
-import { loadRgb } from '../data/image-io.js';
-import { applyToImage, testGeometry } from '../data/transforms.js';
-import type { GeneralizedRCNN } from './rcnn.js';
-import { toCocoResults, type CocoDetection } from './postprocess.js';
+import type { InputConfig } from '../../config/schema.js';
+import type { ImageInput } from '../inputs.js';
+import type { HostImage } from '../../io/rgb-image.js';
+import { DensekitError } from '../../util/errors.js';
+import { loadRgb } from '../../io/rgb-image.js';
+import { applyToImage, testGeometry } from '../../data/transforms.js';
+import type { GeneralizedRCNN } from '../../detection/rcnn.js';
+import { toCocoResults, type CocoDetection } from '../../detection/postprocess.js';
 
-export interface PredictInput {
-  file: string;
-  imageId: number;
-}
 
 export interface PredictOptions {
   categoryIds: readonly number[];
@@ -24,12 +21,6 @@ export interface PredictOutput {
   failed: { file: string; reason: string }[];
 }
 
-/** The padding every test batch gets: the configured square, or the test size rounded up. */
-function testPad(input: InputConfig) {
-  const squarePad = input.square_pad >= input.test_size ? input.square_pad : 0;
-  return { pixelMean: input.pixel_mean, pixelStd: input.pixel_std, squarePad, sizeDivisibility: input.size_divisibility };
-}
-
 /** Run the detector on in-memory images; results in each image's own frame. */
 export async function detectImages(model: GeneralizedRCNN, images: { image: HostImage; imageId: number }[], input: InputConfig, o: PredictOptions): Promise<CocoDetection[]> {
   const results: CocoDetection[] = [];
@@ -37,7 +28,7 @@ export async function detectImages(model: GeneralizedRCNN, images: { image: Host
   for (let i = 0; i < images.length; i += bs) {
     const chunk = images.slice(i, i + bs);
     const resized = await Promise.all(chunk.map(({ image }) => applyToImage(image, testGeometry(image.height, image.width, input.test_size))));
-    const list = toImageList(resized, testPad(input));
+    const list = model.preprocess(resized, 'test');
     const dets = model.detect(list);
     list.tensor.dispose();
     dets.forEach((d, k) => {
@@ -61,7 +52,7 @@ export async function detectImages(model: GeneralizedRCNN, images: { image: Host
  * Run the detector on image files. Files that are missing or cannot be
  * decoded are reported (by name) and skipped; the others are processed.
  */
-export async function predictFiles(model: GeneralizedRCNN, inputs: PredictInput[], input: InputConfig, o: PredictOptions): Promise<PredictOutput> {
+export async function predictFiles(model: GeneralizedRCNN, inputs: ImageInput[], input: InputConfig, o: PredictOptions): Promise<PredictOutput> {
   const results: CocoDetection[] = [];
   const failed: { file: string; reason: string }[] = [];
   let done = 0;

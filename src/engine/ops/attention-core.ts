@@ -1,5 +1,5 @@
-import { tf, type Tensor } from '../engine/tf.js';
-import { withGradient } from '../engine/ops/custom-grad.js';
+import { tf, type Tensor } from '../tf.js';
+import { withGradient } from './custom-grad.js';
 import { relPosBias } from './rel-pos.js';
 
 /** Decomposed relative-position terms: relH [N, qh, qw, kh], relW [N, qh, qw, kw]. */

@@ -1,13 +1,21 @@
-import { tf, type Tensor } from '../engine/tf.js';
-import { resize2d } from '../engine/ops/resize.js';
-import type { InputConfig, SemanticTestConfig } from '../config/schema.js';
-import { toImageList, type HostImage } from '../structures/image-list.js';
-import { resizeSample } from '../data/semantic-transforms.js';
-import type { Mask2Former } from './mask2former.js';
+import { mkdirSync } from 'node:fs';
+import { basename, extname, join } from 'node:path';
+import { tf, type Tensor } from '../../engine/tf.js';
+import { resize2d } from '../../engine/ops/resize.js';
+import type { InputConfig, SemanticTestConfig } from '../../config/schema.js';
+import type { HostImage } from '../../io/rgb-image.js';
+import { resizeSample } from '../../data/semantic-transforms.js';
+import type { Mask2Former } from '../../segmentation/mask2former.js';
+import { encodeLabelPng } from '../../io/image.js';
+import { loadRgb } from '../../io/rgb-image.js';
+import { writeFileAtomic } from '../../util/atomic-write.js';
+import { DensekitError } from '../../util/errors.js';
+import type { SkippedImage } from '../task.js';
+import { segmenterStages } from './stages.js';
 
 /** Class scores [h, w, K] of one normalised image tensor [1, h, w, 3] (h, w multiples of 32). */
 function scoresOf(model: Mask2Former, x: Tensor): Tensor {
-  return model.semanticScores(x).squeeze([0]);
+  return segmenterStages(model).scores(x).squeeze([0]);
 }
 
 /** Pad [1, h, w, 3] at the bottom/right to multiples of 32. */
@@ -75,7 +83,7 @@ export function predictSemantic(model: Mask2Former, image: HostImage, input: Inp
   const w = Math.max(1, Math.round(W * scale));
   const resized = resizeSample({ image, labels: new Uint8Array(W * H) }, h, w).image;
   const labels = tf.tidy(() => {
-    const list = toImageList([resized], { pixelMean: input.pixel_mean, pixelStd: input.pixel_std, squarePad: 0, sizeDivisibility: 1 });
+    const list = model.preprocess([resized], 'test');
     const scores = test.mode === 'slide' ? slideScores(model, list.tensor, test.crop_size, test.stride) : wholeScores(model, list.tensor);
     const back = resize2d(scores.expandDims(0), H, W, 'linear').squeeze([0]);
     return tf.argMax(back, -1);
@@ -83,4 +91,31 @@ export function predictSemantic(model: Mask2Former, image: HostImage, input: Inp
   const out = Uint8Array.from(labels.dataSync());
   labels.dispose();
   return out;
+}
+
+/** Predict label maps for image files and write one `<name>.png` (class ids) per image into a folder. */
+export async function predictLabelMaps(
+  model: Mask2Former,
+  files: string[],
+  outDir: string,
+  input: InputConfig,
+  test: SemanticTestConfig,
+  onImage?: (done: number, total: number) => void,
+): Promise<{ written: number; skipped: SkippedImage[] }> {
+  mkdirSync(outDir, { recursive: true });
+  const skipped: SkippedImage[] = [];
+  let written = 0;
+  for (const file of files) {
+    try {
+      const img = await loadRgb(file);
+      const labels = predictSemantic(model, img, input, test);
+      writeFileAtomic(join(outDir, `${basename(file, extname(file))}.png`), await encodeLabelPng(labels, img.width, img.height));
+      written++;
+    } catch (err) {
+      if (!(err instanceof DensekitError)) throw err;
+      skipped.push({ file, reason: err.message });
+    }
+    onImage?.(written + skipped.length, files.length);
+  }
+  return { written, skipped };
 }

@@ -1,10 +1,14 @@
 import { existsSync } from 'node:fs';
 import { tf } from '../engine/tf.js';
-import { fromTf, toTf, type HostTensor } from '../io/host-tensor.js';
-import { readSafetensors, writeSafetensors } from '../io/safetensors.js';
+import { fromTf, toTf, type HostTensor } from './host-tensor.js';
+import { readSafetensors, writeSafetensors } from './safetensors.js';
 import { DensekitError } from '../util/errors.js';
 import type { Module } from '../engine/module.js';
-import type { AdamW } from './adamw.js';
+
+/** What a checkpoint needs of an optimizer: its state tensors by name. */
+export interface OptimizerState {
+  state(): Map<string, tf.Tensor>;
+}
 
 /** What a training checkpoint records besides tensors. */
 export interface CheckpointMeta {
@@ -24,7 +28,7 @@ export interface CheckpointMeta {
  * safetensors file, atomically (temp file, fsync, rename): a crash during
  * the write leaves the previous checkpoint intact.
  */
-export function saveCheckpoint(path: string, model: Module, optimizer: AdamW | undefined, meta: CheckpointMeta): void {
+export function saveCheckpoint(path: string, model: Module, optimizer: OptimizerState | undefined, meta: CheckpointMeta): void {
   const tensors = new Map<string, HostTensor>();
   for (const [k, v] of model.stateDict()) tensors.set(`model.${k}`, fromTf(v));
   if (optimizer) for (const [k, v] of optimizer.state()) tensors.set(`optim.${k}`, fromTf(v));

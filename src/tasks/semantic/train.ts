@@ -1,24 +1,16 @@
-import { readLabelMap } from '../io/image.js';
-import { tf, type Tensor } from '../engine/tf.js';
-import { Rng } from '../engine/random.js';
-import type { SegmenterRunConfig } from '../config/schema.js';
-import { SemanticEvaluator, type SemanticMetrics } from '@densekit/eval';
-import { loadSemanticDataset, type SemanticDataset } from '../data/semantic-dataset.js';
-import { augmentSemantic, reduceLabels, type SemanticSample } from '../data/semantic-transforms.js';
-import { loadRgb } from '../data/image-io.js';
-import { toImageList } from '../structures/image-list.js';
-import { DensekitError } from '../util/errors.js';
-import { runTraining, type TrainOptions, type TrainResult } from '../train/trainer.js';
-import type { TrainTask } from '../train/task.js';
-import { Mask2Former } from './mask2former.js';
-import { predictSemantic } from './semantic-predict.js';
-import type { SemanticTarget } from './criterion.js';
-
-function mixSeed(a: number, b: number): number {
-  let z = (Math.imul(a ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(b + 0x632be5ab, 0xc2b2ae35)) >>> 0;
-  z = Math.imul(z ^ (z >>> 15), 0x2c1b3c6d) >>> 0;
-  return (z ^ (z >>> 12)) >>> 0;
-}
+import { readLabelMap } from '../../io/image.js';
+import { tf, type Tensor } from '../../engine/tf.js';
+import { Rng, mixSeed } from '../../engine/random.js';
+import type { RunConfig, SegmenterRunConfig } from '../../config/schema.js';
+import { loadSemanticDataset, type SemanticDataset } from '../../data/semantic-dataset.js';
+import { augmentSemantic, reduceLabels, type SemanticSample } from '../../data/semantic-transforms.js';
+import { loadRgb } from '../../io/rgb-image.js';
+import { DensekitError } from '../../util/errors.js';
+import { runTraining, type TrainOptions, type TrainResult } from '../../train/trainer.js';
+import type { TrainTask } from '../../train/task.js';
+import { Mask2Former } from '../../segmentation/mask2former.js';
+import { evaluateSemantic, semanticEvaluation, semanticReport } from './evaluate.js';
+import type { SemanticTarget } from '../../segmentation/criterion.js';
 
 /** Read an image and its (reduced) label map. */
 export async function loadSemanticSample(image: string, annotation: string, reduce: boolean): Promise<SemanticSample> {
@@ -37,40 +29,19 @@ export function semanticTargets(labels: Uint8Array, h: number, w: number, padH: 
   return { labels: Int32Array.from(classes), masks: tf.tensor3d(masks, [classes.length, padH, padW]) };
 }
 
-function dataset(cfg: SegmenterRunConfig, split: 'train' | 'val'): SemanticDataset | undefined {
+/** The semantic dataset of a config's split (undefined when the config has none). */
+export function semanticDataset(cfg: RunConfig, split: 'train' | 'val'): SemanticDataset | undefined {
   const d = cfg.data[split];
   if (!d) return undefined;
   if (d.format !== 'ade20k') throw new DensekitError('a Mask2Former config needs data in the ade20k layout (format: ade20k)', { key: `data.${split}.format` });
   return loadSemanticDataset(d.images, d.annotations, d.reduce_zero_label);
 }
 
-/** Evaluate on a dataset: per-class and mean IoU / accuracy as mmseg. */
-export async function evaluateSemantic(
-  model: Mask2Former,
-  ds: SemanticDataset,
-  cfg: SegmenterRunConfig,
-  onImage?: () => void,
-): Promise<SemanticMetrics & { images: number }> {
-  const wasTraining = model.training;
-  model.eval();
-  try {
-    const ev = new SemanticEvaluator({ numClasses: cfg.model.head.num_classes, reduceZeroLabel: ds.reduceZeroLabel });
-    for (const r of ds.records) {
-      const [img, lab] = await Promise.all([loadRgb(r.image), readLabelMap(r.annotation)]);
-      ev.add(predictSemantic(model, img, cfg.input, cfg.model.test), lab.data);
-      onImage?.();
-    }
-    return { ...ev.metrics(), images: ev.images };
-  } finally {
-    model.train(wasTraining);
-  }
-}
-
 /** Train Mask2Former (ViT-Adapter on BEiT-3) for semantic segmentation. */
 export async function trainSemantic(cfg: SegmenterRunConfig, opts: TrainOptions): Promise<TrainResult> {
-  const train = dataset(cfg, 'train');
+  const train = semanticDataset(cfg, 'train');
   if (!train) throw new DensekitError('no training data: set data.train.images and data.train.annotations', { key: 'data.train' });
-  const val = dataset(cfg, 'val');
+  const val = semanticDataset(cfg, 'val');
   const model = new Mask2Former(cfg.model, cfg.input, cfg.train.seed).train();
   const crop = cfg.input.train_size;
   const aug = { cropSize: crop, minScale: cfg.input.min_scale, maxScale: cfg.input.max_scale, flipProb: cfg.input.flip_prob, catMaxRatio: 0.75, photometric: true };
@@ -81,7 +52,6 @@ export async function trainSemantic(cfg: SegmenterRunConfig, opts: TrainOptions)
     const s = await loadSemanticSample(rec.image, rec.annotation, train.reduceZeroLabel);
     return augmentSemantic(s, aug, new Rng(mixSeed(cfg.train.seed ^ 0x5bd1e995, k)));
   };
-  const pad = { pixelMean: cfg.input.pixel_mean, pixelStd: cfg.input.pixel_std, squarePad: crop, sizeDivisibility: 32 };
   const task: TrainTask = {
     model,
     batches(start) {
@@ -94,9 +64,9 @@ export async function trainSemantic(cfg: SegmenterRunConfig, opts: TrainOptions)
         async next() {
           const samples = await Promise.all(Array.from({ length: bs }, (_, i) => sample(b * bs + i)));
           b++;
-          const list = toImageList(
+          const list = model.preprocess(
             samples.map((s) => s.image),
-            pad,
+            'train',
           );
           const targets = samples.map((s) => semanticTargets(s.labels, s.image.height, s.image.width, crop, crop));
           const release: Tensor[] = [list.tensor, ...targets.map((t) => t.masks)];
@@ -104,13 +74,7 @@ export async function trainSemantic(cfg: SegmenterRunConfig, opts: TrainOptions)
         },
       };
     },
-    evaluate: val
-      ? async () => {
-          const m = await evaluateSemantic(model, val, cfg);
-          const scalars = { mIoU: m.mIoU, mAcc: m.mAcc, aAcc: m.aAcc };
-          return { scalars, files: { 'eval.json': JSON.stringify(scalars, null, 2) }, summary: `aAcc ${(m.aAcc * 100).toFixed(2)}  mIoU ${(m.mIoU * 100).toFixed(2)}  mAcc ${(m.mAcc * 100).toFixed(2)}\n` };
-        }
-      : undefined,
+    evaluate: val ? async () => semanticEvaluation(semanticReport(await evaluateSemantic(model, val, cfg), cfg.model.head.num_classes)) : undefined,
   };
   return runTraining(task, cfg, opts);
 }

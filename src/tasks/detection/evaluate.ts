@@ -1,0 +1,85 @@
+import { Coco, CocoEval, type IouType } from '@densekit/eval';
+import type { InputConfig } from '../../config/schema.js';
+import type { DetectionDataset } from '../../data/coco-dataset.js';
+import type { GeneralizedRCNN } from '../../detection/rcnn.js';
+import type { CocoDetection } from '../../detection/postprocess.js';
+import type { TaskEvaluation } from '../../train/task.js';
+import { RUN_FILES, type EvalRecord } from '../../train/run-folder.js';
+import { DensekitError } from '../../util/errors.js';
+import { predictFiles } from './predict.js';
+
+export interface DetectionMetrics {
+  /** The 12 COCO numbers per iou type (all 0 when there were no detections). */
+  bbox: number[];
+  segm?: number[];
+  summary: Record<string, string>;
+  numDetections: number;
+}
+
+/** COCO evaluation of results against an annotation file; empty results score 0 instead of erroring. */
+export function cocoMetrics(gtFile: string, results: CocoDetection[], iouTypes: IouType[]): { stats: Record<string, number[]>; summary: Record<string, string> } {
+  const gt = Coco.fromFile(gtFile);
+  const stats: Record<string, number[]> = {};
+  const summary: Record<string, string> = {};
+  for (const t of iouTypes) {
+    if (results.length === 0) {
+      stats[t] = new Array(12).fill(0);
+      summary[t] = '(no detections)\n';
+      continue;
+    }
+    const rows = t === 'segm' ? results.filter((r) => r.segmentation).map(({ bbox: _b, ...r }) => r) : results.map(({ segmentation: _s, ...r }) => r);
+    const E = new CocoEval(gt, gt.loadRes(rows, 'predictions'), t);
+    E.evaluate();
+    E.accumulate();
+    stats[t] = E.summarize();
+    summary[t] = E.summaryText;
+  }
+  return { stats, summary };
+}
+
+export interface CocoEvalReport {
+  iouType: IouType;
+  stats: number[];
+  perCategory: { categoryId: number; ap: number | null; ap50: number | null; ap75: number | null }[];
+  summary: string;
+  unknownCategoryResults: number;
+}
+
+/** Evaluate a results file against a GT file, pycocotools-identically. */
+export function evaluateCocoFiles(gtPath: string, dtPath: string, iouType: IouType): CocoEvalReport {
+  const gt = Coco.fromFile(gtPath);
+  const dt = gt.loadResFile(dtPath);
+  const E = new CocoEval(gt, dt, iouType);
+  E.evaluate();
+  E.accumulate();
+  E.summarize();
+  return { iouType, stats: E.stats, perCategory: E.perCategory(), summary: E.summaryText, unknownCategoryResults: dt.unknownCategoryResults };
+}
+
+/** Run the detector over a dataset's images and evaluate bbox (and segm when masks are predicted). */
+export async function evaluateDetector(model: GeneralizedRCNN, dataset: DetectionDataset, input: InputConfig, onImage?: (d: number, t: number) => void): Promise<{ metrics: DetectionMetrics; results: CocoDetection[] }> {
+  const wasTraining = model.training;
+  model.eval();
+  try {
+    const { results, failed } = await predictFiles(model, dataset.records.map((r) => ({ file: r.file, imageId: r.imageId })), input, { categoryIds: dataset.categoryIds, onImage });
+    if (failed.length > 0) throw new DensekitError(`could not read ${failed.length} evaluation images, e.g. ${failed[0]!.file}: ${failed[0]!.reason}`, { file: dataset.annotationFile });
+    const types: IouType[] = model.cfg.roi_heads.mask_on ? ['bbox', 'segm'] : ['bbox'];
+    const { stats, summary } = cocoMetrics(dataset.annotationFile, results, types);
+    return { metrics: { bbox: stats.bbox!, segm: stats.segm, summary, numDetections: results.length }, results };
+  } finally {
+    model.train(wasTraining);
+  }
+}
+
+/** A detector's evaluation as the training loop and the CLI report it. */
+export function detectionEvaluation(r: { metrics: DetectionMetrics; results: CocoDetection[] }): TaskEvaluation {
+  const m = r.metrics;
+  const record: EvalRecord = { bbox: m.bbox, ...(m.segm ? { segm: m.segm } : {}) };
+  return {
+    scalars: { bbox_AP: m.bbox[0]!, ...(m.segm ? { segm_AP: m.segm[0]! } : {}) },
+    record,
+    files: { [RUN_FILES.valPredictions]: JSON.stringify(r.results) },
+    summary: Object.entries(m.summary).map(([k, v]) => `${k}:\n${v}`).join(''),
+    report: m,
+  };
+}

@@ -19,6 +19,33 @@ export interface CategoryResult {
 }
 
 /**
+ * Zeroed arrays for one category's results, in one buffer — shared memory
+ * when a helper thread will read them.
+ */
+export function emptyCategoryResult(cells: number, N: number, T: number, A: number, shared: boolean): CategoryResult {
+  // Float64 parts first, then int32, then bytes: every view stays aligned.
+  const flagsAt = 8 * (N + A) + 8 * cells;
+  const buf = shared ? new SharedArrayBuffer(flagsAt + 2 * A * T * N) : new ArrayBuffer(flagsAt + 2 * A * T * N);
+  const flags = (j: number) => new Uint8Array(buf, flagsAt + j * T * N, T * N);
+  return {
+    scores: new Float64Array(buf, 0, N),
+    npig: new Float64Array(buf, 8 * N, A),
+    cellOffset: new Int32Array(buf, 8 * (N + A), cells),
+    cellCount: new Int32Array(buf, 8 * (N + A) + 4 * cells, cells),
+    tp: Array.from({ length: A }, (_, a) => flags(a)),
+    ig: Array.from({ length: A }, (_, a) => flags(A + a)),
+  };
+}
+
+/** The accumulated arrays, C order: precision [T][R][K][A][M], recall [T][K][A][M]. */
+export interface Accumulated {
+  counts: [number, number, number, number, number];
+  precision: Float64Array;
+  recall: Float64Array;
+  scores: Float64Array;
+}
+
+/**
  * accumulate() for one category k: its precision, recall and scores entries
  * (C order [T][R][K][A][M] and [T][K][A][M]) from the per-detection flags
  * evaluate() left.

@@ -1,12 +1,11 @@
-import { EvalInputError } from '../errors.js';
-import { accumulateCategory, type CategoryResult } from './accumulate-category.js';
-import { formatFixed, npMean } from '../numeric/numpy.js';
+import { accumulateCategory, emptyCategoryResult, type Accumulated, type CategoryResult } from './accumulate-category.js';
+import { bucketByCell, sortByScoreInto, type Buckets } from './cell-buckets.js';
+import { CellIous } from './cell-ious.js';
 import type { Coco } from './coco.js';
+import { HelperThread, type AccumulateJob } from './helper-thread.js';
 import { greedyMatch } from './match.js';
 import { Params, type IouType } from './params.js';
-import { bbIou, refineRleIou, rleToBbox } from './rle.js';
-import { CountsArena } from './rle-bytes.js';
-import { HelperThread, type AccumulateJob } from './helper-thread.js';
+import { perCategoryAp, summarizeAccumulated } from './summarize.js';
 import type { CocoAnnotation } from './types.js';
 
 /** Detections from which a helper thread accumulates while evaluate() runs. */
@@ -34,25 +33,6 @@ export interface EvalImg {
   dtIgnore: number[][];
 }
 
-/** The accumulated arrays, C order: precision [T][R][K][A][M], recall [T][K][A][M]. */
-export interface Accumulated {
-  counts: [number, number, number, number, number];
-  precision: Float64Array;
-  recall: Float64Array;
-  scores: Float64Array;
-}
-
-/**
- * Annotations bucketed by cell (image, category) with a counting sort:
- * `idx[start[c] .. start[c+1])` are the annotation indices of cell c, in
- * the order pycocotools groups them.
- */
-interface Buckets {
-  start: Int32Array;
-  idx: Int32Array;
-}
-
-
 function uniqueSorted(v: readonly number[]): number[] {
   return [...new Set(v)].sort((a, b) => a - b);
 }
@@ -65,88 +45,6 @@ function column(anns: readonly CocoAnnotation[], field: (a: CocoAnnotation) => n
 }
 
 /**
- * Indices of `idx[lo..hi)` ordered by descending score, ties in input order
- * (numpy's stable mergesort), written to the start of `out` (which must hold hi - lo).
- */
-function sortByScoreInto(idx: Int32Array, lo: number, hi: number, score: Float64Array, out: Int32Array): void {
-  const n = hi - lo;
-  for (let i = 0; i < n; i++) out[i] = idx[lo + i]!;
-  if (n < 32) {
-    for (let i = 1; i < n; i++) {
-      const v = out[i]!;
-      const s = score[v]!;
-      let j = i - 1;
-      while (j >= 0 && score[out[j]!]! < s) {
-        out[j + 1] = out[j]!;
-        j--;
-      }
-      out[j + 1] = v;
-    }
-    return;
-  }
-  const arr = Array.from(out.subarray(0, n));
-  arr.sort((a, b) => score[b]! - score[a]!);
-  out.set(arr);
-}
-
-const NO_IOUS = new Float64Array(0);
-
-/**
- * Zeroed arrays for one category's results, in one buffer — shared memory
- * when a helper thread will read them.
- */
-function categoryResult(cells: number, N: number, T: number, A: number, shared: boolean): CategoryResult {
-  // Float64 parts first, then int32, then bytes: every view stays aligned.
-  const flagsAt = 8 * (N + A) + 8 * cells;
-  const buf = shared ? new SharedArrayBuffer(flagsAt + 2 * A * T * N) : new ArrayBuffer(flagsAt + 2 * A * T * N);
-  const flags = (j: number) => new Uint8Array(buf, flagsAt + j * T * N, T * N);
-  return {
-    scores: new Float64Array(buf, 0, N),
-    npig: new Float64Array(buf, 8 * N, A),
-    cellOffset: new Int32Array(buf, 8 * (N + A), cells),
-    cellCount: new Int32Array(buf, 8 * (N + A) + 4 * cells, cells),
-    tp: Array.from({ length: A }, (_, a) => flags(a)),
-    ig: Array.from({ length: A }, (_, a) => flags(A + a)),
-  };
-}
-
-/** `buf` if it holds n entries, else a new one twice as large (contents are not kept). */
-function atLeast<T extends Int32Array | Float64Array | Uint8Array>(buf: T, n: number, make: (n: number) => T): T {
-  return buf.length >= n ? buf : make(Math.max(n, buf.length * 2));
-}
-
-/** Buffers reused across the 10^4–10^5 cells of an evaluation, grown as needed (an allocation per cell is what evaluation time would go to). */
-class CellScratch {
-  private order = new Int32Array(256);
-  private ious = new Float64Array(1024);
-  private dtBoxes = new Float64Array(1024);
-  private gtBoxes = new Float64Array(256);
-  private crowd = new Uint8Array(64);
-
-  orderOf(n: number): Int32Array {
-    return (this.order = atLeast(this.order, n, (m) => new Int32Array(m)));
-  }
-
-  /** Exactly n entries (the IoU matrix is returned to callers). */
-  iousOf(n: number): Float64Array {
-    return (this.ious = atLeast(this.ious, n, (m) => new Float64Array(m))).subarray(0, n);
-  }
-
-  dtBoxesOf(n: number): Float64Array {
-    return (this.dtBoxes = atLeast(this.dtBoxes, n, (m) => new Float64Array(m)));
-  }
-
-  gtBoxesOf(n: number): Float64Array {
-    return (this.gtBoxes = atLeast(this.gtBoxes, n, (m) => new Float64Array(m)));
-  }
-
-  crowdOf(n: number): Uint8Array {
-    return (this.crowd = atLeast(this.crowd, n, (m) => new Uint8Array(m)));
-  }
-}
-
-
-/**
  * COCO detection evaluation, numerically identical to pycocotools'
  * COCOeval for iouType bbox and segm (every quirk of the reference is kept:
  * stable sorts, per-image-per-category maxDets, inclusive area ranges,
@@ -157,9 +55,8 @@ class CellScratch {
  */
 export class CocoEval {
   readonly params: Params;
-  /** Where a cell's detection masks are decoded while they are compared. */
-  private readonly arena = new CountsArena();
-  private readonly scratch = new CellScratch();
+  /** A cell's detections in score order (reused across cells, grown as needed). */
+  private order = new Int32Array(256);
   stats: number[] = [];
   summaryText = '';
   eval?: Accumulated;
@@ -175,10 +72,7 @@ export class CocoEval {
     gtB: Buckets;
     dtB: Buckets;
     dtScore: Float64Array;
-    /** [x,y,w,h] of every GT / detection (bbox evaluation), and GT crowd flags. */
-    gtBox: Float64Array;
-    dtBox: Float64Array;
-    gtCrowd: Uint8Array;
+    ious: CellIous;
     results: (CategoryResult | null)[];
   };
 
@@ -196,121 +90,14 @@ export class CocoEval {
     this.params.catIds = uniqueSorted(cocoGt.getCatIds());
   }
 
-  /** Bucket annotations by cell; without useCats a cell is an image, categories kept in catIds order. */
-  private bucket(anns: CocoAnnotation[], imgIndex: Map<number, number>, catIndex: Map<number, number>, useCats: boolean, nCells: number): Buckets {
-    const K = catIndex.size;
-    const key = new Int32Array(anns.length);
-    const counts = new Int32Array(nCells + 1);
-    // Order of members inside a cell: file order (useCats), or category then file order.
-    let order: number[] | null = null;
-    if (!useCats) {
-      order = anns.map((_, i) => i);
-      order.sort((a, b) => catIndex.get(anns[a]!.category_id)! - catIndex.get(anns[b]!.category_id)! || a - b);
-    }
-    for (let j = 0; j < anns.length; j++) {
-      const a = anns[j]!;
-      const ii = imgIndex.get(a.image_id);
-      const ci = catIndex.get(a.category_id);
-      if (ii === undefined || ci === undefined) {
-        key[j] = -1;
-        continue;
-      }
-      const c = useCats ? ii * K + ci : ii;
-      key[j] = c;
-      counts[c + 1]!++;
-    }
-    const start = new Int32Array(nCells + 1);
-    for (let c = 0; c < nCells; c++) start[c + 1] = start[c]! + counts[c + 1]!;
-    const fill = start.slice(0, nCells);
-    const idx = new Int32Array(start[nCells]!);
-    for (let q = 0; q < anns.length; q++) {
-      const j = order ? order[q]! : q;
-      const c = key[j]!;
-      if (c >= 0) idx[fill[c]!++] = j;
-    }
-    return { start, idx };
-  }
-
-  /** [x,y,w,h] of the evaluated annotations (those in a cell), by annotation index. */
-  private boxesOf(anns: CocoAnnotation[], cells: Buckets, coco: Coco, needed: boolean): Float64Array {
-    if (!needed) return new Float64Array(0);
-    const out = new Float64Array(anns.length * 4);
-    for (const i of cells.idx) {
-      const b = anns[i]!.bbox;
-      if (!b || b.length !== 4) throw new EvalInputError(`annotation ${anns[i]!.id} has no bbox`, coco.source);
-      out[i * 4] = b[0]!;
-      out[i * 4 + 1] = b[1]!;
-      out[i * 4 + 2] = b[2]!;
-      out[i * 4 + 3] = b[3]!;
-    }
-    return out;
-  }
-
-  /**
-   * IoU matrix [D][G] of one cell: detections (sorted) against GT in file
-   * order. It lives in a reused buffer, valid until the next call.
-   */
-  private cellIous(dtOrder: Int32Array, gtMembers: Int32Array): Float64Array {
-    const s = this.state!;
-    const D = dtOrder.length;
-    const G = gtMembers.length;
-    if (D === 0 || G === 0) return NO_IOUS;
-    const o = this.scratch.iousOf(D * G);
-    if (this.params.iouType === 'bbox') {
-      // pycocotools' bbIou over the cell's rows of the precomputed box arrays.
-      o.fill(0);
-      for (let g = 0; g < G; g++) {
-        const gi = gtMembers[g]! * 4;
-        const G0 = s.gtBox[gi]!;
-        const G1 = s.gtBox[gi + 1]!;
-        const G2 = s.gtBox[gi + 2]!;
-        const G3 = s.gtBox[gi + 3]!;
-        const ga = G2 * G3;
-        const crowd = s.gtCrowd[gtMembers[g]!] === 1;
-        for (let d = 0; d < D; d++) {
-          const di = dtOrder[d]! * 4;
-          const D0 = s.dtBox[di]!;
-          const D1 = s.dtBox[di + 1]!;
-          const D2 = s.dtBox[di + 2]!;
-          const D3 = s.dtBox[di + 3]!;
-          const w = Math.min(D2 + D0, G2 + G0) - Math.max(D0, G0);
-          if (w <= 0) continue;
-          const h = Math.min(D3 + D1, G3 + G1) - Math.max(D1, G1);
-          if (h <= 0) continue;
-          const i = w * h;
-          const da = D2 * D3;
-          o[d * G + g] = i / (crowd ? da : da + ga - i);
-        }
-      }
-      return o;
-    }
-    const crowd = this.scratch.crowdOf(G);
-    for (let g = 0; g < G; g++) crowd[g] = s.gtCrowd[gtMembers[g]!]!;
-    // Mask IoU as pycocotools' rleIou: box overlap of the masks' tight boxes
-    // first, then run-by-run comparison where the boxes overlap — decoding
-    // a detection's runs only if it reaches that step.
-    // A detection's mask is needed in this one cell only, so its runs go to
-    // a reused buffer (its box was found when the results were loaded). GT
-    // masks come from the GT's cache: a helper thread may have rasterised
-    // them while the results were loading.
-    const db = this.scratch.dtBoxesOf(D * 4);
-    const gb = this.scratch.gtBoxesOf(G * 4);
-    const gtRles = Array.from(gtMembers, (g) => this.cocoGt.annToRle(s.gts[g]!));
-    for (let d = 0; d < D; d++) this.cocoDt.maskBoxInto(s.dts[dtOrder[d]!]!, db, d * 4);
-    for (let g = 0; g < G; g++) gb.set(rleToBbox(gtRles[g]!), g * 4);
-    bbIou(db, gb, D, G, crowd, o);
-    this.arena.reset();
-    refineRleIou(o, D, G, (d) => this.cocoDt.annToRleIn(s.dts[dtOrder[d]!]!, this.arena), (g) => gtRles[g]!, crowd);
-    return o;
-  }
-
   /** Detections of a cell sorted by score and truncated to maxDets[-1]; GT members in file order. */
   private cell(c: number): { dtOrder: Int32Array; gtMembers: Int32Array } {
     const s = this.state!;
     const maxDet = s.maxDets[s.maxDets.length - 1]!;
     const lo = s.dtB.start[c]!;
     const hi = s.dtB.start[c + 1]!;
-    const order = this.scratch.orderOf(hi - lo);
+    if (this.order.length < hi - lo) this.order = new Int32Array(Math.max(hi - lo, this.order.length * 2));
+    const order = this.order;
     sortByScoreInto(s.dtB.idx, lo, hi, s.dtScore, order);
     return { dtOrder: order.subarray(0, Math.min(hi - lo, maxDet)), gtMembers: s.gtB.idx.subarray(s.gtB.start[c]!, s.gtB.start[c + 1]!) };
   }
@@ -335,8 +122,11 @@ export class CocoEval {
     const gts = this.cocoGt.dataset.annotations;
     const dts = this.cocoDt.dataset.annotations;
     const dtScore = column(dts, (d) => d.score ?? 0);
-    const gtB = this.bucket(gts, imgIndex, catIndex, p.useCats, nCells);
-    const dtB = this.bucket(dts, imgIndex, catIndex, p.useCats, nCells);
+    const gtB = bucketByCell(gts, imgIndex, catIndex, p.useCats, nCells);
+    const dtB = bucketByCell(dts, imgIndex, catIndex, p.useCats, nCells);
+    const gtCrowd = Uint8Array.from(gts, (g) => (g.iscrowd ? 1 : 0));
+    // Checks the boxes of a bbox evaluation, before any state is kept.
+    const ious = new CellIous(p.iouType, this.cocoGt, this.cocoDt, gtCrowd, gtB, dtB);
     this.state = {
       imgIds,
       catIds,
@@ -349,9 +139,7 @@ export class CocoEval {
       gtB,
       dtB,
       dtScore,
-      gtBox: this.boxesOf(gts, gtB, this.cocoGt, p.iouType === 'bbox'),
-      dtBox: this.boxesOf(dts, dtB, this.cocoDt, p.iouType === 'bbox'),
-      gtCrowd: Uint8Array.from(gts, (g) => (g.iscrowd ? 1 : 0)),
+      ious,
       results: [],
     };
     const s = this.state;
@@ -368,7 +156,6 @@ export class CocoEval {
     }
     const job = this.pipeline?.job;
     const gtArea = column(gts, (g) => g.area);
-    const gtCrowd = s.gtCrowd;
     const gtId = column(gts, (g) => g.id);
     const dtArea = column(dts, (d) => d.area);
     const dtId = column(dts, (d) => d.id);
@@ -402,7 +189,7 @@ export class CocoEval {
         s.results.push(null);
         continue;
       }
-      const res = categoryResult(cells.length, N, T, A, job !== undefined);
+      const res = emptyCategoryResult(cells.length, N, T, A, job !== undefined);
       let off = 0;
       for (let ci = 0; ci < cells.length; ci++) {
         const { dtOrder, gtMembers } = this.cell(cells[ci]!);
@@ -426,7 +213,7 @@ export class CocoEval {
           off += D;
           continue;
         }
-        const ious = this.cellIous(dtOrder, gtMembers);
+        const ious = s.ious.of(dtOrder, gtMembers);
         if (T * D > cap) {
           cap = T * D * 2;
           dtm = new Float64Array(cap);
@@ -504,7 +291,7 @@ export class CocoEval {
     if (c < 0) return null;
     const { dtOrder: all, gtMembers } = this.cell(c);
     if (all.length === 0 && gtMembers.length === 0) return null;
-    const ious = this.cellIous(all, gtMembers);
+    const ious = s.ious.of(all, gtMembers);
     const dtOrder = all.subarray(0, Math.min(all.length, maxDet));
     const T = this.params.iouThrs.length;
     const D = dtOrder.length;
@@ -560,7 +347,7 @@ export class CocoEval {
     const c = this.cellIndex(imgId, catId);
     if (c < 0) return [];
     const { dtOrder, gtMembers } = this.cell(c);
-    const ious = this.cellIous(dtOrder, gtMembers);
+    const ious = this.requireEvaluated().ious.of(dtOrder, gtMembers);
     if (ious.length === 0) return [];
     const G = gtMembers.length;
     return Array.from(dtOrder, (_, d) => Array.from(ious.subarray(d * G, (d + 1) * G)));
@@ -597,63 +384,12 @@ export class CocoEval {
     return this.eval;
   }
 
-  /** Mean of the valid (> -1) entries of one summary slice; -1 when none (pycocotools' _summarize). */
-  private summarizeOne(ap: boolean, iouThr: number | undefined, areaLbl: string, maxDets: number): number {
-    const acc = this.eval!;
-    const p = this.params;
-    const [T, R, K, A, M] = acc.counts;
-    const aind = p.areaRngLbl.indexOf(areaLbl);
-    const mind = p.maxDets.indexOf(maxDets);
-    const ts = iouThr === undefined ? [...Array(T).keys()] : p.iouThrs.flatMap((v, i) => (v === iouThr ? [i] : []));
-    const vals: number[] = [];
-    if (aind >= 0 && mind >= 0) {
-      for (const t of ts) {
-        if (ap) {
-          for (let r = 0; r < R; r++)
-            for (let k = 0; k < K; k++) {
-              const v = acc.precision[(((t * R + r) * K + k) * A + aind) * M + mind]!;
-              if (v > -1) vals.push(v);
-            }
-        } else {
-          for (let k = 0; k < K; k++) {
-            const v = acc.recall[((t * K + k) * A + aind) * M + mind]!;
-            if (v > -1) vals.push(v);
-          }
-        }
-      }
-    }
-    return vals.length === 0 ? -1 : npMean(vals);
-  }
-
   /** The 12 COCO numbers, and the text pycocotools prints (in `summaryText`). */
   summarize(): number[] {
     if (!this.eval) throw new Error('run accumulate() first');
-    const p = this.params;
-    const lines: string[] = [];
-    const one = (ap: boolean, iouThr?: number, areaRng = 'all', maxDets = 100): number => {
-      const v = this.summarizeOne(ap, iouThr, areaRng, maxDets);
-      const title = ap ? 'Average Precision' : 'Average Recall';
-      const type = ap ? '(AP)' : '(AR)';
-      const iouStr = iouThr === undefined ? `${formatFixed(p.iouThrs[0]!, 2)}:${formatFixed(p.iouThrs[p.iouThrs.length - 1]!, 2)}` : formatFixed(iouThr, 2);
-      lines.push(` ${title.padEnd(18)} ${type} @[ IoU=${iouStr.padEnd(9)} | area=${areaRng.padStart(6)} | maxDets=${String(maxDets).padStart(3)} ] = ${formatFixed(v, 3)}`);
-      return v;
-    };
-    const md = p.maxDets;
-    this.stats = [
-      one(true),
-      one(true, 0.5, 'all', md[2]),
-      one(true, 0.75, 'all', md[2]),
-      one(true, undefined, 'small', md[2]),
-      one(true, undefined, 'medium', md[2]),
-      one(true, undefined, 'large', md[2]),
-      one(false, undefined, 'all', md[0]),
-      one(false, undefined, 'all', md[1]),
-      one(false, undefined, 'all', md[2]),
-      one(false, undefined, 'small', md[2]),
-      one(false, undefined, 'medium', md[2]),
-      one(false, undefined, 'large', md[2]),
-    ];
-    this.summaryText = `${lines.join('\n')}\n`;
+    const { stats, text } = summarizeAccumulated(this.eval, this.params);
+    this.stats = stats;
+    this.summaryText = text;
     return this.stats;
   }
 
@@ -661,25 +397,6 @@ export class CocoEval {
   perCategory(): { categoryId: number; ap: number | null; ap50: number | null; ap75: number | null }[] {
     if (!this.eval) throw new Error('run accumulate() first');
     const s = this.requireEvaluated();
-    const p = this.params;
-    const [T, R, K, A, M] = this.eval.counts;
-    const aind = p.areaRngLbl.indexOf('all');
-    const mind = M - 1;
-    const mean = (k: number, ts: number[]): number | null => {
-      const vals: number[] = [];
-      for (const t of ts)
-        for (let r = 0; r < R; r++) {
-          const v = this.eval!.precision[(((t * R + r) * K + k) * A + aind) * M + mind]!;
-          if (v > -1) vals.push(v);
-        }
-      return vals.length ? npMean(vals) : null;
-    };
-    const tIdx = (thr: number) => p.iouThrs.flatMap((v, i) => (v === thr ? [i] : []));
-    return Array.from({ length: K }, (_, k) => ({
-      categoryId: s.useCats ? s.catIds[k]! : -1,
-      ap: mean(k, [...Array(T).keys()]),
-      ap50: mean(k, tIdx(0.5)),
-      ap75: mean(k, tIdx(0.75)),
-    }));
+    return perCategoryAp(this.eval, this.params, s.useCats ? s.catIds : null);
   }
 }

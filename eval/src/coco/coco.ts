@@ -1,13 +1,13 @@
 import { EvalInputError } from '../errors.js';
 import { mentionsCounts, parseJson, readBytes, readJson } from './json-file.js';
-import { rleDecode, rleFrPoly, rleFrString, rleMerge, rleToBbox, type Bbox, type Rle } from './rle.js';
+import { AnnotationMasks } from './annotation-masks.js';
 import { SPAN } from './helper-protocol.js';
-import type { PolygonSet } from './helper-tasks.js';
 import { HelperThread, summarizeSerially } from './helper-thread.js';
+import { rleDecode, type Bbox, type Rle } from './rle.js';
 import { BytesRle, Summary, type CountsArena } from './rle-bytes.js';
 import { Field, scanResults, type ScannedResults } from './results-scanner.js';
 import { checkBox, checkDataset, checkResultRle, checkRleTotal, isNum } from './validate.js';
-import type { CocoAnnotation, CocoCategory, CocoDataset, CocoImage, CocoResult, Polygon } from './types.js';
+import type { CocoAnnotation, CocoCategory, CocoDataset, CocoImage, CocoResult } from './types.js';
 
 const EMPTY_BOX: number[] = [];
 
@@ -47,12 +47,8 @@ export class Coco {
   readonly cats = new Map<number, CocoCategory>();
   /** The annotation index (anns, imgToAnns, catToImgs), made on first use: evaluation does not need it. */
   private index?: { anns: Map<number, CocoAnnotation>; imgToAnns: Map<number, CocoAnnotation[]>; catToImgs: Map<number, number[]> };
-  /** Parsed RLEs, filled lazily by `annToRle`. */
-  private readonly rleCache = new WeakMap<CocoAnnotation, Rle>();
-  /** Tight boxes of the masks, filled by `maskBox`. */
-  private readonly maskBoxCache = new WeakMap<CocoAnnotation, Bbox>();
-  /** Of results: the masks' tight boxes found while loading, by list index (4 numbers each). */
-  private loadedMaskBoxes?: { boxes: Float64Array; known: Uint8Array };
+  /** The annotations' masks and their boxes, made on demand. */
+  private readonly masks: AnnotationMasks;
   /** Detections whose category is not in the GT categories (dropped by evaluation, as pycocotools). */
   unknownCategoryResults = 0;
 
@@ -62,6 +58,7 @@ export class Coco {
   ) {
     for (const img of dataset.images) this.imgs.set(img.id, img);
     for (const cat of dataset.categories) this.cats.set(cat.id, cat);
+    this.masks = new AnnotationMasks(dataset, this.imgs, source);
   }
 
   get anns(): Map<number, CocoAnnotation> {
@@ -170,9 +167,7 @@ export class Coco {
    * box polygon (as loadRes makes it in pycocotools).
    */
   annToRle(ann: CocoAnnotation): Rle {
-    let rle = this.rleCache.get(ann);
-    if (!rle) this.rleCache.set(ann, (rle = this.annToRleOnce(ann)));
-    return rle;
+    return this.masks.rle(ann);
   }
 
   /**
@@ -180,20 +175,7 @@ export class Coco {
    * and caching 10^5 of them would cost more time and memory than it saves.
    */
   annToRleOnce(ann: CocoAnnotation): Rle {
-    const img = this.imgs.get(ann.image_id);
-    if (!img) throw new EvalInputError(`annotation ${ann.id}: image ${ann.image_id} is unknown`, this.source);
-    const { height: h, width: w } = img;
-    const seg = ann.segmentation;
-    let rle: Rle;
-    if (seg === undefined) {
-      if (ann.bbox.length !== 4) throw new EvalInputError(`annotation ${ann.id} has no segmentation`, this.source);
-      const [x, y, bw, bh] = ann.bbox as [number, number, number, number];
-      rle = rleFrPoly([x, y, x, y + bh, x + bw, y + bh, x + bw, y], h, w);
-    } else if (Array.isArray(seg)) rle = seg.length === 1 ? rleFrPoly(seg[0] as Polygon, h, w) : rleMerge((seg as Polygon[]).map((p) => rleFrPoly(p, h, w)), false);
-    else if (seg instanceof BytesRle) rle = seg.toRle();
-    else if (typeof seg.counts === 'string') rle = rleFrString(seg.counts, seg.size[0], seg.size[1]);
-    else rle = { h: seg.size[0], w: seg.size[1], counts: Uint32Array.from(seg.counts) };
-    return rle;
+    return this.masks.rleOnce(ann);
   }
 
   /**
@@ -202,8 +184,7 @@ export class Coco {
    * each detection's runs only while it compares them.
    */
   annToRleIn(ann: CocoAnnotation, arena: CountsArena): Rle {
-    const seg = ann.segmentation;
-    return seg instanceof BytesRle ? arena.decode(seg) : this.annToRleOnce(ann);
+    return this.masks.rleIn(ann, arena);
   }
 
   /**
@@ -211,28 +192,12 @@ export class Coco {
    * what pycocotools' mask IoU tests for overlap — not the `bbox` field.
    */
   maskBox(ann: CocoAnnotation): Bbox {
-    const i = this.loadedBoxIndex(ann);
-    if (i >= 0) {
-      const b = this.loadedMaskBoxes!.boxes;
-      return [b[4 * i]!, b[4 * i + 1]!, b[4 * i + 2]!, b[4 * i + 3]!];
-    }
-    let box = this.maskBoxCache.get(ann);
-    if (!box) this.maskBoxCache.set(ann, (box = rleToBbox(this.annToRle(ann))));
-    return box;
+    return this.masks.box(ann);
   }
 
   /** maskBox written to out[at..at+4) (no array made for results, whose boxes were found while loading). */
   maskBoxInto(ann: CocoAnnotation, out: Float64Array, at: number): void {
-    const i = this.loadedBoxIndex(ann);
-    if (i >= 0) out.set(this.loadedMaskBoxes!.boxes.subarray(4 * i, 4 * i + 4), at);
-    else out.set(this.maskBox(ann), at);
-  }
-
-  /** Where a result's mask box found while loading is (results have ids 1..N in list order), or -1. */
-  private loadedBoxIndex(ann: CocoAnnotation): number {
-    const loaded = this.loadedMaskBoxes;
-    const i = ann.id - 1;
-    return loaded && this.dataset.annotations[i] === ann && loaded.known[i] ? i : -1;
+    this.masks.boxInto(ann, out, at);
   }
 
   /** The annotation's mask, column-major (index x*h + y). */
@@ -283,7 +248,7 @@ export class Coco {
     if (!isBbox) {
       const boxes = new Float64Array(4 * anns.length);
       maskBoxes.forEach((b, i) => boxes.set(b!, 4 * i));
-      res.loadedMaskBoxes = { boxes, known: new Uint8Array(anns.length).fill(1) };
+      res.masks.keepLoadedBoxes(boxes, new Uint8Array(anns.length).fill(1));
     }
     return res;
   }
@@ -357,57 +322,13 @@ export class Coco {
         anns[i] = ann;
       }
       const res = this.resultsCoco(anns, file, unknownCats);
-      res.loadedMaskBoxes = { boxes, known };
+      res.masks.keepLoadedBoxes(boxes, known);
       return res;
     } catch (err) {
       // The general path reports it — and whichever error comes first there.
       if (err instanceof EvalInputError) return null;
       throw err;
     }
-  }
-
-  /**
-   * Have `helper` rasterise the polygons of this dataset's annotations whose
-   * masks are not known yet; `finish()` joins in and keeps the masks (as
-   * annToRle does).
-   */
-  private rasterizeLater(helper: HelperThread): { finish(): void } {
-    const anns: CocoAnnotation[] = [];
-    const parts: [number[], number, number][] = [];
-    for (const ann of this.dataset.annotations) {
-      const seg = ann.segmentation;
-      const img = this.imgs.get(ann.image_id);
-      if (!Array.isArray(seg) || !img || this.rleCache.has(ann)) continue;
-      anns.push(ann);
-      for (const p of seg as Polygon[]) parts.push([p, img.height, img.width]);
-    }
-    const total = parts.reduce((n, [p]) => n + p.length, 0);
-    const set: PolygonSet = {
-      coords: new Float64Array(new SharedArrayBuffer(8 * total)),
-      start: new Int32Array(new SharedArrayBuffer(4 * (parts.length + 1))),
-      size: new Int32Array(new SharedArrayBuffer(8 * parts.length)),
-    };
-    let at = 0;
-    parts.forEach(([p, h, w], i) => {
-      set.coords.set(p, at);
-      set.start[i] = at;
-      set.size[2 * i] = h;
-      set.size[2 * i + 1] = w;
-      at += p.length;
-    });
-    set.start[parts.length] = at;
-    const job = helper.rasterize(set);
-    return {
-      finish: () => {
-        const counts = job.finish();
-        let k = 0;
-        for (const ann of anns) {
-          const img = this.imgs.get(ann.image_id)!;
-          const rles = (ann.segmentation as Polygon[]).map(() => ({ h: img.height, w: img.width, counts: counts[k++]! }));
-          this.rleCache.set(ann, rles.length === 1 ? rles[0]! : rleMerge(rles, false));
-        }
-      },
-    };
   }
 
   /** A result's annotation as loadRes makes it (id i + 1, iscrowd 0), its ids and score checked. */
@@ -444,7 +365,7 @@ export class Coco {
     const wanted = options.threads === 2 || (options.threads === undefined && bytes.length >= PARALLEL_BYTES);
     const helper = wanted && mentionsCounts(bytes) ? HelperThread.start() : null;
     try {
-      const polygons = helper ? this.rasterizeLater(helper) : null;
+      const polygons = helper ? this.masks.rasterizeLater(helper) : null;
       const scanned = scanResults(bytes);
       const res = (scanned && this.loadScannedResults(scanned, bytes, path, helper)) ?? this.loadRes(parseJson(bytes, path), path);
       polygons?.finish();

@@ -34,7 +34,6 @@ async function child(model: keyof typeof CONFIGS, size: string, img: number, run
   const { loadConfig } = await import('../src/config/load.js');
   const { isDetectorConfig } = await import('../src/config/schema.js');
   const { GeneralizedRCNN } = await import('../src/detection/rcnn.js');
-  const { toImageList } = await import('../src/structures/image-list.js');
   const { toCocoResults } = await import('../src/detection/postprocess.js');
   const { synthShapesImage } = await import('../src/data/synthetic-shapes.js');
   const { Rng } = await import('../src/engine/random.js');
@@ -54,14 +53,13 @@ async function child(model: keyof typeof CONFIGS, size: string, img: number, run
   const net = new GeneralizedRCNN(config.model, config.input, 0);
   const scene = synthShapesImage(new Rng(7), { width: img, height: img, minObjects: 6, maxObjects: 10, minSize: 0.05, maxSize: 0.3, colors: 'class' });
   const image = { data: scene.rgb, width: img, height: img };
-  const pad = { pixelMean: config.input.pixel_mean, pixelStd: config.input.pixel_std, squarePad: img, sizeDivisibility: 32 };
 
   // Inference, stage by stage: each stage's outputs are read back before the next starts.
   net.eval();
   const stages: Record<string, number[]> = { backbone: [], rpn: [], roi_heads: [], postprocess: [], total: [] };
   let detections = 0;
   const inferOnce = (record: boolean) => {
-    const list = toImageList([image], pad);
+    const list = net.preprocess([image], 'test');
     const t0 = performance.now();
     // Node's backends (wasm, cpu, tfjs-node) run kernels synchronously: a stage ends when detect says so.
     let last = t0;
@@ -104,7 +102,7 @@ async function child(model: keyof typeof CONFIGS, size: string, img: number, run
   const trainMs: number[] = [];
   // No warm-up either when no training iteration is asked for.
   for (let it = 0; trainIters > 0 && it <= trainIters; it++) {
-    const list = toImageList([image], pad);
+    const list = net.preprocess([image], 'train');
     const t0 = performance.now();
     const { grads } = lossAndGradients(() => net.losses(list, [gt]), specs);
     opt.apply(grads, 1e-5);

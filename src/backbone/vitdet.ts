@@ -3,7 +3,7 @@ import type { BackboneConfig, PyramidConfig } from '../config/schema.js';
 import { Beit3Encoder } from './beit3.js';
 import { BEIT3_SIZES } from './sizes.js';
 import { SimpleFeaturePyramid, type FeatureMaps } from './simple-feature-pyramid.js';
-import { loadBeit3Weights, readBeit3Weights, type PretrainedReport } from './convert/load-beit3.js';
+import { initFromBeit3, type PretrainedReport } from './convert/load-beit3.js';
 
 /**
  * The detection backbone: a BEiT-3 encoder in ViTDet mode (`net`) and the
@@ -69,9 +69,5 @@ export function evenlySpaced(depth: number, n: number): number[] {
 export function buildViTDetBackbone(cfg: BackboneConfig, pyramid: PyramidConfig, trainSize: number): { backbone: ViTDetBackbone; pretrained?: PretrainedReport } {
   const encoder = buildEncoder(cfg, trainSize);
   const backbone = new ViTDetBackbone(encoder, pyramid);
-  if (!cfg.pretrained) return { backbone };
-  const { tensors, dropped } = readBeit3Weights(cfg.pretrained);
-  const report = loadBeit3Weights(encoder, tensors, cfg.pretrained);
-  report.dropped = dropped;
-  return { backbone, pretrained: report };
+  return { backbone, pretrained: cfg.pretrained ? initFromBeit3(encoder, cfg.pretrained) : undefined };
 }

@@ -3,7 +3,7 @@ import { dirname, resolve } from 'node:path';
 import { parse as parseYaml, stringify as stringifyYaml, YAMLParseError } from 'yaml';
 import type { z } from 'zod';
 import { DensekitError } from '../util/errors.js';
-import { configSchema, stageSchema, type DensekitConfig, type StageConfig } from './schema.js';
+import { configSchema, stageSchema, type DataConfig, type DatasetConfig, type DensekitConfig, type StageConfig } from './schema.js';
 import { isPlainObject, mergeInto, setPath, sourceOf, type Plain, type PlainObject, type Provenance } from './merge.js';
 
 /** A loaded config: validated values, plus the raw merged tree and where each key came from. */
@@ -75,6 +75,18 @@ export function parseOverride(spec: string): [string, Plain] {
   return [key, value ?? null];
 }
 
+/**
+ * Data paths as the commands use them: a relative path is taken under
+ * `data.root`, and that against the working directory (mmdetection's and
+ * detectron2's convention), so the loaded config — and the `config.yaml` a
+ * run writes — names absolute paths.
+ */
+export function resolveDataPaths<C extends { data: DataConfig }>(config: C, cwd = process.cwd()): C {
+  const root = resolve(cwd, config.data.root);
+  const split = (d: DatasetConfig | null) => (d ? { ...d, images: resolve(root, d.images), annotations: resolve(root, d.annotations) } : d);
+  return { ...config, data: { ...config.data, train: split(config.data.train), val: split(config.data.val) } };
+}
+
 function validate<S extends z.ZodType>(schema: S, raw: PlainObject, prov: Provenance, fallbackFile: string, prefix = ''): z.infer<S> {
   const result = schema.safeParse(raw);
   if (result.success) return result.data as z.infer<S>;
@@ -104,7 +116,7 @@ export function loadConfig(file: string, overrides: string[] = []): LoadedConfig
     raw = setPath(raw, key, value);
     prov.set(key, '--set');
   }
-  const config = validate(configSchema, raw, prov, abs);
+  const config = resolveDataPaths(validate(configSchema, raw, prov, abs));
   return { config, raw, file: abs, files, provenance: prov };
 }
 
@@ -124,7 +136,7 @@ export function resolveStage(loaded: LoadedConfig, name: string): StageConfig {
   const stageRaw = (rawStages as PlainObject[])[idx]!;
   const prov = new Map(loaded.provenance);
   const merged = mergeInto(top, stageRaw, loaded.file, prov);
-  return validate(stageSchema, merged, prov, loaded.file, '');
+  return resolveDataPaths(validate(stageSchema, merged, prov, loaded.file, ''));
 }
 
 /** The config as YAML, defaults filled in. */

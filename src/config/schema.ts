@@ -235,9 +235,13 @@ export const datasetSchema = z
   .object({
     /** coco: COCO-format instances JSON; ade20k: images/ + annotations/ folders of label PNGs. */
     format: z.enum(['coco', 'ade20k']).default('coco'),
-    /** Folder of images. Relative paths resolve against the config file's folder. */
+    /**
+     * Folder of images. A relative path is taken under `data.root`, then
+     * against the working directory the command runs in (as mmdetection's
+     * and detectron2's dataset paths are); the loaded config holds it absolute.
+     */
     images: z.string(),
-    /** COCO-format annotation JSON, or (ade20k) the folder of annotation PNGs. */
+    /** COCO-format annotation JSON, or (ade20k) the folder of annotation PNGs; relative as `images`. */
     annotations: z.string(),
     /** ade20k: raw 0 is "other" (ignored) and class k is stored as k+1. */
     reduce_zero_label: z.boolean().default(true),
@@ -248,6 +252,8 @@ export const datasetSchema = z
 
 export const dataSchema = z
   .object({
+    /** Folder the splits' relative paths are under (mmdetection's data_root); relative to the working directory. */
+    root: z.string().default(''),
     train: datasetSchema.nullable().default(null),
     val: datasetSchema.nullable().default(null),
     /** Images decoded ahead of the training step. */
@@ -313,7 +319,44 @@ const configBody = {
   output_dir: z.string().default('out/run'),
 };
 
-export const stageSchema = z.object({ name: z.string().regex(/^[A-Za-z0-9_-]+$/), ...configBody }).strict();
+type ConfigBody = z.infer<z.ZodObject<typeof configBody>>;
+
+/**
+ * Rules that tie fields together, checked with the schema so that a broken
+ * config is refused before anything runs, with the key that breaks it.
+ */
+export function configInvariants(c: ConfigBody, ctx: z.RefinementCtx): void {
+  const issue = (path: (string | number)[], message: string) => ctx.addIssue({ code: 'custom', path, message });
+  const { input, model, data } = c;
+  if (input.min_scale > input.max_scale) issue(['input', 'min_scale'], `must not exceed input.max_scale (${input.max_scale})`);
+  const format = model.arch === 'mask2former' ? 'ade20k' : 'coco';
+  for (const split of ['train', 'val'] as const) {
+    const d = data[split];
+    if (d && d.format !== format) issue(['data', split, 'format'], `a ${model.arch} model reads ${format} data, not ${d.format}`);
+  }
+  if (model.arch === 'rcnn') {
+    const levels = model.pyramid.scale_factors.length + (model.pyramid.top_block ? 1 : 0);
+    const sizes = model.rpn.anchor_sizes;
+    if (sizes.length !== levels) {
+      issue(['model', 'rpn', 'anchor_sizes'], `has ${sizes.length} entries for ${levels} pyramid levels (${model.pyramid.scale_factors.length} scale factors${model.pyramid.top_block ? ' + p6' : ''})`);
+    }
+    const perLevel = new Set(sizes.map((s) => (Array.isArray(s) ? s.length : 1)));
+    if (perLevel.size > 1) issue(['model', 'rpn', 'anchor_sizes'], 'must give every level the same number of sizes (the RPN head is shared)');
+    const cascade = model.roi_heads.cascade;
+    if (cascade && cascade.iou_thresholds.length !== cascade.box_reg_weights.length) {
+      issue(['model', 'roi_heads', 'cascade', 'box_reg_weights'], `has ${cascade.box_reg_weights.length} entries for ${cascade.iou_thresholds.length} stages (cascade.iou_thresholds)`);
+    }
+    if (input.square_pad > 0 && input.square_pad < input.train_size) issue(['input', 'square_pad'], `must be 0 or at least input.train_size (${input.train_size})`);
+  } else {
+    if (model.test.stride > model.test.crop_size) issue(['model', 'test', 'stride'], `must not exceed model.test.crop_size (${model.test.crop_size}): windows would leave pixels uncovered`);
+    if (input.train_size % 32 !== 0) issue(['input', 'train_size'], 'must be a multiple of 32 (the adapter pyramid)');
+  }
+}
+
+export const stageSchema = z
+  .object({ name: z.string().regex(/^[A-Za-z0-9_-]+$/), ...configBody })
+  .strict()
+  .superRefine(configInvariants);
 
 export const configSchema = z
   .object({
@@ -321,7 +364,8 @@ export const configSchema = z
     /** A staged recipe: each stage is a full config (the top level is its base). */
     stages: z.array(z.object({ name: z.string() }).passthrough()).default([]),
   })
-  .strict();
+  .strict()
+  .superRefine(configInvariants);
 
 export type BackboneConfig = z.infer<typeof backboneSchema>;
 export type PyramidConfig = z.infer<typeof pyramidSchema>;

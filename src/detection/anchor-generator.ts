@@ -1,4 +1,4 @@
-import type { BoxArray } from '../structures/boxes.js';
+import { numBoxes, type BoxArray } from '../structures/boxes.js';
 
 /**
  * detectron2's DefaultAnchorGenerator: per level one size, several aspect
@@ -24,7 +24,7 @@ export function cellAnchors(sizes: number | readonly number[], ratios: readonly 
 
 /** All anchors of one level for a (gh, gw) grid at `stride`: [gh*gw*A, 4]. */
 export function gridAnchors(cell: Float32Array, gh: number, gw: number, stride: number, offset = 0): BoxArray {
-  const a = cell.length / 4;
+  const a = numBoxes(cell);
   const out = new Float32Array(gh * gw * a * 4);
   let o = 0;
   for (let y = 0; y < gh; y++) {

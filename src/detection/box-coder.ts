@@ -1,4 +1,4 @@
-import type { BoxArray } from '../structures/boxes.js';
+import { numBoxes, type BoxArray } from '../structures/boxes.js';
 
 /** detectron2's clamp on dw, dh before exp: log(1000 / 16). */
 export const SCALE_CLAMP = Math.log(1000 / 16);
@@ -13,7 +13,7 @@ export class BoxCoder {
   /** Regression targets [N*4] that map `src` onto `dst` (both XYXY, N boxes). */
   encode(src: BoxArray, dst: BoxArray): Float32Array {
     const [wx, wy, ww, wh] = this.weights;
-    const n = src.length / 4;
+    const n = numBoxes(src);
     const out = new Float32Array(n * 4);
     for (let i = 0; i < n; i++) {
       const sw = src[i * 4 + 2]! - src[i * 4]!;
@@ -35,7 +35,7 @@ export class BoxCoder {
   /** Apply deltas [N*4] to boxes [N*4] (dw, dh clamped). */
   decode(deltas: ArrayLike<number>, boxes: BoxArray): BoxArray {
     const [wx, wy, ww, wh] = this.weights;
-    const n = boxes.length / 4;
+    const n = numBoxes(boxes);
     const out = new Float32Array(n * 4);
     for (let i = 0; i < n; i++) {
       const w = boxes[i * 4 + 2]! - boxes[i * 4]!;

@@ -4,7 +4,7 @@ import { readScoped } from '../engine/read-scoped.js';
 import type { Rng } from '../engine/random.js';
 import type { CascadeConfig, RoiHeadsConfig, TestConfig } from '../config/schema.js';
 import type { FeatureMaps } from '../backbone/simple-feature-pyramid.js';
-import { clipBoxes, nonEmpty, selectBoxes, type BoxArray } from '../structures/boxes.js';
+import { clipBoxes, nonEmpty, numBoxes, selectBoxes, type BoxArray } from '../structures/boxes.js';
 import type { Detections, GtInstances } from '../structures/instances.js';
 import { BoxCoder } from './box-coder.js';
 import { BoxPredictor, ConvFcHead } from './box-head.js';
@@ -35,8 +35,8 @@ export class CascadeRoiHeads extends RoiHeadsBase {
     rng: Rng,
   ) {
     super(cfg, test, levels, channels, rng);
+    // The config schema guarantees one set of box weights per stage.
     const n = cascade.iou_thresholds.length;
-    if (cascade.box_reg_weights.length !== n) throw new Error(`cascade: ${n} IoU thresholds but ${cascade.box_reg_weights.length} box weight sets`);
     this.box_head = this.module('box_head', new ModuleList(Array.from({ length: n }, () => new ConvFcHead(channels, cfg.box_pooler_resolution, cfg.num_convs, cfg.conv_dim, cfg.fc_dim, cfg.activation_checkpoint))));
     this.box_predictor = this.module('box_predictor', new ModuleList(Array.from({ length: n }, () => new BoxPredictor(cfg.fc_dim, cfg.num_classes, true))));
     this.coders = cascade.box_reg_weights.map((w) => new BoxCoder(w));
@@ -66,7 +66,7 @@ export class CascadeRoiHeads extends RoiHeadsBase {
   private refine(k: number, deltas: Float32Array, boxes: BoxArray[], imageSizes: [number, number][]): BoxArray[] {
     let o = 0;
     return boxes.map((b, i) => {
-      const n = b.length / 4;
+      const n = numBoxes(b);
       const out = clipBoxes(this.coders[k]!.decode(deltas.subarray(o * 4, (o + n) * 4), b), imageSizes[i]![0], imageSizes[i]![1]);
       o += n;
       return out;
@@ -118,7 +118,7 @@ export class CascadeRoiHeads extends RoiHeadsBase {
     const last = this.numStages - 1;
     let o = 0;
     const detections = boxes.map((b, i) => {
-      const n = b.length / 4;
+      const n = numBoxes(b);
       const pr = mean.subarray(o * (K + 1), (o + n) * (K + 1));
       const dl = lastDeltas.subarray(o * 4, (o + n) * 4);
       o += n;

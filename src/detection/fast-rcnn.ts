@@ -1,7 +1,7 @@
 import { tf, type Tensor } from '../engine/tf.js';
 import { gatherRows } from '../engine/ops/gather.js';
 import type { NmsConfig, TestConfig } from '../config/schema.js';
-import { clipBoxes, selectBoxes, type BoxArray } from '../structures/boxes.js';
+import { clipBoxes, numBoxes, selectBoxes, type BoxArray } from '../structures/boxes.js';
 import type { Detections } from '../structures/instances.js';
 import { BoxCoder } from './box-coder.js';
 import { batchedNms } from './nms.js';
@@ -58,7 +58,7 @@ export function fastRcnnLosses(scores: Tensor, deltas: Tensor, labeled: LabeledP
 
 /** Per-class boxes [R, K, 4] (flattened) decoded from deltas; agnostic deltas are shared by all classes. */
 export function decodePerClass(deltas: Float32Array, proposals: BoxArray, numClasses: number, coder: BoxCoder, classAgnostic: boolean): Float32Array {
-  const r = proposals.length / 4;
+  const r = numBoxes(proposals);
   if (classAgnostic) {
     const one = coder.decode(deltas, proposals);
     const out = new Float32Array(r * numClasses * 4);

@@ -2,6 +2,7 @@ import { tf, type Tensor } from '../engine/tf.js';
 import type { FeatureMaps } from '../backbone/simple-feature-pyramid.js';
 import { roiAlign } from '../engine/ops/roi-align.js';
 import { gatherRows } from '../engine/ops/gather.js';
+import { boxArea, numBoxes } from '../structures/boxes.js';
 
 /**
  * detectron2's ROIPooler over several pyramid levels: each box goes to level
@@ -21,10 +22,10 @@ export class MultiLevelRoiPooler {
   assignLevels(boxes: Float32Array): Int32Array {
     const minL = Math.round(Math.log2(this.levels[0]!.stride));
     const maxL = Math.round(Math.log2(this.levels[this.levels.length - 1]!.stride));
-    const n = boxes.length / 4;
+    const n = numBoxes(boxes);
     const out = new Int32Array(n);
     for (let i = 0; i < n; i++) {
-      const area = (boxes[i * 4 + 2]! - boxes[i * 4]!) * (boxes[i * 4 + 3]! - boxes[i * 4 + 1]!);
+      const area = boxArea(boxes, i);
       const lvl = Math.floor(this.canonicalLevel + Math.log2(Math.sqrt(Math.max(area, 0)) / this.canonicalSize + 1e-8));
       out[i] = Math.min(Math.max(lvl, minL), maxL) - minL;
     }

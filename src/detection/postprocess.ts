@@ -1,4 +1,4 @@
-import { rleEncode, rleToString, type Rle } from '@densekit/eval';
+import { rleEncode, rleToString, type CocoResult, type Rle } from '@densekit/eval';
 import type { Detections } from '../structures/instances.js';
 
 /**
@@ -46,13 +46,8 @@ export function maskness(probs: Float32Array, threshold = 0.5): number {
   return n === 0 ? 0 : s / n;
 }
 
-export interface CocoDetection {
-  image_id: number;
-  category_id: number;
-  bbox: [number, number, number, number];
-  score: number;
-  segmentation?: { size: [number, number]; counts: string };
-}
+/** A detection as a COCO results entry (eval's `CocoResult`), whose box a detector always gives. */
+export type CocoDetection = CocoResult & { bbox: [number, number, number, number] };
 
 export interface ToCocoOptions {
   imageId: number;

@@ -1,4 +1,4 @@
-import { Module } from '../engine/module.js';
+import { Beit3Model } from '../backbone/beit3-model.js';
 import { tf, type Tensor } from '../engine/tf.js';
 import { Rng, withInitSeed } from '../engine/random.js';
 import type { DetectorConfig, InputConfig } from '../config/schema.js';
@@ -20,7 +20,7 @@ import { loadTrainedWeights } from '../io/load-weights.js';
  *   → detections (boxes, scores, classes, mask probabilities).
  * Parameter names follow detectron2: backbone.*, proposal_generator.*, roi_heads.*.
  */
-export class GeneralizedRCNN extends Module {
+export class GeneralizedRCNN extends Beit3Model {
   readonly backbone: ViTDetBackbone;
   readonly proposal_generator: Rpn;
   readonly roi_heads: RoiHeadsBase;
@@ -114,25 +114,6 @@ export class GeneralizedRCNN extends Module {
     return new Map(Object.entries(maps));
   }
 
-  /** lr-decay layer id of a parameter (backbone blocks by depth; everything outside the backbone last). */
-  layerId(name: string): number {
-    const depth = this.backbone.net.opts.depth;
-    return name.startsWith('backbone.') ? this.backbone.layerId(name.slice('backbone.'.length)) : depth + 1;
-  }
-
-  /** States of every random generator the model draws from. */
-  rngStates(): number[][] {
-    return [this.samplingRng.getState(), this.backbone.net.rng.getState()];
-  }
-
-  setRngStates(states: number[][]): void {
-    this.samplingRng.setState(states[0]!);
-    this.backbone.net.rng.setState(states[1]!);
-  }
-
-  get depth(): number {
-    return this.backbone.net.opts.depth;
-  }
 }
 
 /** The padding of a detector's batches (see `GeneralizedRCNN.preprocess`). */

@@ -4,7 +4,7 @@ import { readScoped } from '../engine/read-scoped.js';
 import type { Rng } from '../engine/random.js';
 import type { RoiHeadsConfig, TestConfig } from '../config/schema.js';
 import type { FeatureMaps } from '../backbone/simple-feature-pyramid.js';
-import { concatBoxes, pairwiseIou, selectBoxes, type BoxArray } from '../structures/boxes.js';
+import { concatBoxes, numBoxes, pairwiseIou, selectBoxes, type BoxArray } from '../structures/boxes.js';
 import type { Detections, GtInstances } from '../structures/instances.js';
 import { cropAndResizeMask } from '../structures/masks.js';
 import { BoxCoder } from './box-coder.js';
@@ -19,19 +19,19 @@ import { bceWithLogitsSum } from './losses.js';
 
 /** Flatten per-image boxes into one array plus each box's batch index. */
 export function batchBoxes(perImage: BoxArray[]): { boxes: BoxArray; batchIndex: Int32Array } {
-  const batchIndex = new Int32Array(perImage.reduce((s, b) => s + b.length / 4, 0));
+  const batchIndex = new Int32Array(perImage.reduce((s, b) => s + numBoxes(b), 0));
   let o = 0;
   perImage.forEach((b, i) => {
-    batchIndex.fill(i, o, o + b.length / 4);
-    o += b.length / 4;
+    batchIndex.fill(i, o, o + numBoxes(b));
+    o += numBoxes(b);
   });
   return { boxes: concatBoxes(perImage), batchIndex };
 }
 
 /** Match boxes to GT and give each a class (background = numClasses below the threshold). */
 export function labelBoxes(boxes: BoxArray, gt: GtInstances, iouThreshold: number, numClasses: number): LabeledProposals {
-  const n = boxes.length / 4;
-  const numGt = gt.boxes.length / 4;
+  const n = numBoxes(boxes);
+  const numGt = numBoxes(gt.boxes);
   const classes = new Int32Array(n).fill(numClasses);
   const gtIndex = new Int32Array(n);
   if (numGt > 0) {
@@ -216,7 +216,7 @@ export class StandardRoiHeads extends RoiHeadsBase {
     }) as [Float32Array, Float32Array];
     let o = 0;
     return proposals.map((p, b) => {
-      const n = p.boxes.length / 4;
+      const n = numBoxes(p.boxes);
       const pr = probs.subarray(o * (K + 1), (o + n) * (K + 1));
       const dl = deltas.subarray(o * K * 4, (o + n) * K * 4);
       o += n;

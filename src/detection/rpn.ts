@@ -7,7 +7,7 @@ import { maybeCheckpoint } from '../engine/ops/activation-checkpoint.js';
 import type { Rng } from '../engine/random.js';
 import type { RpnConfig } from '../config/schema.js';
 import type { FeatureMaps } from '../backbone/simple-feature-pyramid.js';
-import { clipBoxes, concatBoxes, pairwiseIou, selectBoxes, type BoxArray } from '../structures/boxes.js';
+import { clipBoxes, concatBoxes, numBoxes, pairwiseIou, selectBoxes, type BoxArray } from '../structures/boxes.js';
 import type { GtInstances } from '../structures/instances.js';
 import { cellAnchors, gridAnchors } from './anchor-generator.js';
 import { BoxCoder } from './box-coder.js';
@@ -77,11 +77,9 @@ export class Rpn extends Module {
     private readonly rng: Rng,
   ) {
     super();
-    if (cfg.anchor_sizes.length !== levels.length) throw new Error(`rpn.anchor_sizes has ${cfg.anchor_sizes.length} sizes for ${levels.length} pyramid levels`);
+    // The config schema guarantees one entry per level, each with the same number of sizes.
     this.cells = cfg.anchor_sizes.map((s) => cellAnchors(s, cfg.aspect_ratios));
-    const perCell = new Set(this.cells.map((c) => c.length / 4));
-    if (perCell.size !== 1) throw new Error('rpn.anchor_sizes must give every level the same number of sizes (the RPN head is shared)');
-    this.rpn_head = this.module('rpn_head', new RpnHead(channels, [...perCell][0]!, cfg.num_convs, cfg.activation_checkpoint));
+    this.rpn_head = this.module('rpn_head', new RpnHead(channels, numBoxes(this.cells[0]!), cfg.num_convs, cfg.activation_checkpoint));
   }
 
   /** Anchors of every level for these feature maps (same for every image of the batch). */
@@ -120,14 +118,14 @@ export class Rpn extends Module {
 
   private losses(anchors: BoxArray[], heads: { logits: Tensor; deltas: Tensor }[], gt: GtInstances[]): { cls: Tensor; loc: Tensor } {
     const all = concatBoxes(anchors);
-    const numAnchors = all.length / 4;
+    const numAnchors = numBoxes(all);
     const perImage = this.cfg.batch_size_per_image;
     const logits = tf.concat(heads.map((h) => h.logits), 1); // [B, N]
     const deltas = tf.concat(heads.map((h) => h.deltas), 1); // [B, N, 4]
     const clsTerms: Tensor[] = [];
     const locTerms: Tensor[] = [];
     gt.forEach((g, b) => {
-      const numGt = g.boxes.length / 4;
+      const numGt = numBoxes(g.boxes);
       const iou = numGt > 0 ? pairwiseIou(g.boxes, all) : new Float32Array(0);
       const m = matchPredictions(iou, numGt, numAnchors, this.cfg.iou_thresholds, [0, -1, 1], true);
       const { pos, neg } = sampleLabels(
@@ -165,7 +163,7 @@ export class Rpn extends Module {
       const scores: number[] = [];
       const lvls: number[] = [];
       anchors.forEach((a, l) => {
-        const n = a.length / 4;
+        const n = numBoxes(a);
         const lg = levelLogits[l]!.subarray(b * n, (b + 1) * n);
         const dl = levelDeltas[l]!.subarray(b * n * 4, (b + 1) * n * 4);
         const k = Math.min(preTopk, n);

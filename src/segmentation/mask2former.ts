@@ -5,7 +5,8 @@ import { resize2d } from '../engine/ops/resize.js';
 import type { InputConfig, Mask2FormerConfig } from '../config/schema.js';
 import { buildEncoder } from '../backbone/vitdet.js';
 import { VitAdapter, interactionIndexes } from '../backbone/vit-adapter.js';
-import { loadBeit3Weights, readBeit3Weights, type PretrainedReport } from '../backbone/convert/load-beit3.js';
+import { initFromBeit3, type PretrainedReport } from '../backbone/convert/load-beit3.js';
+import { Beit3Model } from '../backbone/beit3-model.js';
 import { MsDeformAttnPixelDecoder } from './pixel-decoder.js';
 import { MaskedAttentionDecoder, type Prediction } from './masked-decoder.js';
 import { loadTrainedWeights } from '../io/load-weights.js';
@@ -37,7 +38,7 @@ class SemSegHead extends Module {
  * 4-32) → deformable pixel decoder → masked-attention decoder → per-query
  * classes and masks → per-pixel class scores.
  */
-export class Mask2Former extends Module {
+export class Mask2Former extends Beit3Model {
   readonly backbone: VitAdapter;
   readonly sem_seg_head: SemSegHead;
   readonly criterion: SetCriterion;
@@ -64,11 +65,7 @@ export class Mask2Former extends Module {
         interactions: a.interactions ?? interactionIndexes(encoder.opts.depth),
         addVitFeature: a.add_vit_feature,
       });
-      let pretrained: PretrainedReport | undefined;
-      if (cfg.backbone.pretrained) {
-        const { tensors, dropped } = readBeit3Weights(cfg.backbone.pretrained);
-        pretrained = { ...loadBeit3Weights(encoder, tensors, cfg.backbone.pretrained), dropped };
-      }
+      const pretrained = cfg.backbone.pretrained ? initFromBeit3(encoder, cfg.backbone.pretrained) : undefined;
       return { backbone, pretrained, head: new SemSegHead(cfg, encoder.embedDim) };
     });
     this.backbone = this.module('backbone', parts.backbone);
@@ -140,22 +137,6 @@ export class Mask2Former extends Module {
     return out.length === 1 ? out[0]! : tf.concat(out, 0);
   }
 
-  layerId(name: string): number {
-    return name.startsWith('backbone.') ? this.backbone.layerId(name.slice('backbone.'.length)) : this.backbone.net.opts.depth + 1;
-  }
-
-  get depth(): number {
-    return this.backbone.net.opts.depth;
-  }
-
-  rngStates(): number[][] {
-    return [this.samplingRng.getState(), this.backbone.net.rng.getState()];
-  }
-
-  setRngStates(states: number[][]): void {
-    this.samplingRng.setState(states[0]!);
-    this.backbone.net.rng.setState(states[1]!);
-  }
 }
 
 /** A segmenter with trained weights (a densekit checkpoint or weights file), in eval mode. */

@@ -27,14 +27,14 @@ export function clipBoxes(b: BoxArray, h: number, w: number): BoxArray {
 /** Indices of boxes wider and taller than `minSize`. */
 export function nonEmpty(b: BoxArray, minSize = 0): number[] {
   const keep: number[] = [];
-  for (let i = 0; i < b.length / 4; i++) if (b[i * 4 + 2]! - b[i * 4]! > minSize && b[i * 4 + 3]! - b[i * 4 + 1]! > minSize) keep.push(i);
+  for (let i = 0; i < numBoxes(b); i++) if (b[i * 4 + 2]! - b[i * 4]! > minSize && b[i * 4 + 3]! - b[i * 4 + 1]! > minSize) keep.push(i);
   return keep;
 }
 
 /** IoU matrix [N, M] (row-major) of two box sets; 0 where the union is empty. */
 export function pairwiseIou(a: BoxArray, b: BoxArray): Float32Array {
-  const n = a.length / 4;
-  const m = b.length / 4;
+  const n = numBoxes(a);
+  const m = numBoxes(b);
   const out = new Float32Array(n * m);
   for (let i = 0; i < n; i++) {
     const ax1 = a[i * 4]!;

@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { createCanvas, loadImage } from '@napi-rs/canvas';
-import { Coco, rleFrString, type CocoAnnotation } from '@densekit/eval';
+import { Coco, type CocoAnnotation } from '@densekit/eval';
 import { loadRgb } from '../io/rgb-image.js';
 import { writeFileAtomic } from '../util/atomic-write.js';
 import { maskToRle, rleFromCompressed } from '../structures/masks.js';
@@ -34,7 +34,7 @@ function detItems(dets: CocoDetection[], gt: Coco | undefined, colorBy: 'categor
     bbox: d.bbox,
     label: `${fp?.[i] ? 'FP ' : ''}${catName(gt, d.category_id)} ${(d.score * 100).toFixed(0)}%`,
     color: fp?.[i] ? FP_COLOR : indexColor(colorBy === 'category' ? d.category_id : i),
-    mask: d.segmentation ? rleFrString(d.segmentation.counts, d.segmentation.size[0], d.segmentation.size[1]) : undefined,
+    mask: d.segmentation ? rleFromCompressed(d.segmentation.size, d.segmentation.counts) : undefined,
   }));
 }
 

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig, resolveStage, dumpConfig, parseOverride } from '../../src/config/index.js';
 import { mergeInto } from '../../src/config/merge.js';
+import { resolveDataPaths } from '../../src/config/load.js';
 import type { DetectorConfig } from '../../src/config/schema.js';
 
 /** The model section as a detector config (these tests use detector keys). */
@@ -25,15 +26,15 @@ function tree(files: Record<string, string>): string {
 describe('config loading', () => {
   it('merges _base_ lists depth-first: maps merge, lists and scalars replace', () => {
     const dir = tree({
-      '_base_/model.yaml': 'model:\n  rpn:\n    anchor_sizes: [8, 16]\n    nms_thresh: 0.6\n  roi_heads:\n    num_classes: 3\n',
+      '_base_/model.yaml': 'model:\n  rpn:\n    aspect_ratios: [0.5, 1]\n    nms_thresh: 0.6\n  roi_heads:\n    num_classes: 3\n',
       '_base_/sched.yaml': 'train:\n  max_iter: 10\n  schedule:\n    milestones: [5, 8]\n',
-      'mid.yaml': '_base_: [_base_/model.yaml, _base_/sched.yaml]\nmodel:\n  rpn:\n    anchor_sizes: [4]\n',
+      'mid.yaml': '_base_: [_base_/model.yaml, _base_/sched.yaml]\nmodel:\n  rpn:\n    aspect_ratios: [2]\n',
       'top.yaml': '_base_: mid.yaml\ntrain:\n  schedule:\n    milestones: [7]\n',
     });
     const { config, files } = loadConfig(join(dir, 'top.yaml'));
-    expect(det(config.model).rpn.anchor_sizes).toEqual([4]);
+    expect(det(config.model).rpn.aspect_ratios).toEqual([2]);
     expect(det(config.model).rpn.nms_thresh).toBe(0.6);
-    expect(det(config.model).rpn.aspect_ratios).toEqual([0.5, 1, 2]);
+    expect(det(config.model).rpn.anchor_sizes).toEqual([32, 64, 128, 256, 512]);
     expect(det(config.model).roi_heads.num_classes).toBe(3);
     expect(config.train.max_iter).toBe(10);
     expect(config.train.schedule.milestones).toEqual([7]);
@@ -112,5 +113,37 @@ describe('config loading', () => {
   it('_delete_ replaces a map instead of merging', () => {
     const merged = mergeInto({ a: { x: 1, y: 2 } }, { a: { _delete_: true, z: 3 } }, 'f', new Map());
     expect(merged).toEqual({ a: { z: 3 } });
+  });
+
+  it.each([
+    ['model:\n  rpn:\n    anchor_sizes: [32, 64]\n', 'model.rpn.anchor_sizes', 'has 2 entries for 5 pyramid levels'],
+    ['model:\n  rpn:\n    anchor_sizes: [[32, 40], 64, 128, 256, 512]\n', 'model.rpn.anchor_sizes', 'the same number of sizes'],
+    ['model:\n  roi_heads:\n    cascade:\n      iou_thresholds: [0.5, 0.6]\n', 'model.roi_heads.cascade.box_reg_weights', 'has 3 entries for 2 stages'],
+    ['input:\n  min_scale: 2.5\n', 'input.min_scale', 'must not exceed input.max_scale'],
+    ['input:\n  train_size: 1024\n  square_pad: 512\n', 'input.square_pad', 'at least input.train_size'],
+    ['data:\n  train:\n    format: ade20k\n    images: a\n    annotations: b\n', 'data.train.format', 'reads coco data, not ade20k'],
+    ['model:\n  arch: mask2former\n  test:\n    crop_size: 512\n    stride: 600\n', 'model.test.stride', 'must not exceed model.test.crop_size'],
+    ['model:\n  arch: mask2former\ninput:\n  train_size: 500\n  square_pad: 0\n', 'input.train_size', 'multiple of 32'],
+  ])('refuses an inconsistent config with the file and key (%#)', (yaml, key, words) => {
+    const dir = tree({ 'c.yaml': yaml });
+    const file = join(dir, 'c.yaml');
+    expect(() => loadConfig(file)).toThrow(`${file}: ${key}: `);
+    expect(() => loadConfig(file)).toThrow(words);
+  });
+
+  it('checks the rules on each stage of a staged recipe too', () => {
+    const dir = tree({ 'c.yaml': 'stages:\n  - name: a\n    input:\n      min_scale: 3\n' });
+    const loaded = loadConfig(join(dir, 'c.yaml'));
+    expect(() => resolveStage(loaded, 'a')).toThrow('input.min_scale: must not exceed');
+  });
+
+  it('data paths: relative ones under data.root, against the working directory, not the config file', () => {
+    const dir = tree({ 'sub/c.yaml': 'data:\n  root: datasets/coco\n  train:\n    images: train2017\n    annotations: /abs/ann.json\n' });
+    const { config } = loadConfig(join(dir, 'sub/c.yaml'));
+    expect(config.data.train!.images).toBe(join(process.cwd(), 'datasets/coco/train2017'));
+    expect(config.data.train!.annotations).toBe('/abs/ann.json');
+    expect(resolveDataPaths(config, '/work/elsewhere').data.train!.images).toBe(join(process.cwd(), 'datasets/coco/train2017'));
+    const rel = resolveDataPaths({ data: { ...config.data, root: '', train: { ...config.data.train!, images: 'x' } } }, '/w');
+    expect(rel.data.train!.images).toBe('/w/x');
   });
 });

@@ -2,16 +2,11 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { tf } from '../../src/engine/tf.js';
 import { switchBackend } from '../../src/engine/backend.js';
 import { GeneralizedRCNN } from '../../src/detection/rcnn.js';
-import { toImageList } from '../../src/structures/image-list.js';
 import { synthBatch, tinyDetectorConfig } from '../helpers/tiny-detector.js';
 
 beforeAll(async () => {
   await switchBackend('wasm');
 });
-
-function padOpts(cfg: ReturnType<typeof tinyDetectorConfig>) {
-  return { pixelMean: cfg.input.pixel_mean, pixelStd: cfg.input.pixel_std, squarePad: cfg.input.square_pad, sizeDivisibility: cfg.input.size_divisibility };
-}
 
 for (const cascade of [false, true]) {
   describe(cascade ? 'tiny Cascade Mask R-CNN' : 'tiny Mask R-CNN', () => {
@@ -20,7 +15,7 @@ for (const cascade of [false, true]) {
       const model = new GeneralizedRCNN(cfg.model, cfg.input, 0).train();
       const { images, gt } = synthBatch(2);
       const losses = tf.tidy(() => {
-        const l = model.losses(toImageList(images, padOpts(cfg)), gt);
+        const l = model.losses(model.preprocess(images), gt);
         return Object.fromEntries([...l].map(([k, v]) => [k, v.dataSync()[0]!]));
       });
       const expectedKeys = cascade
@@ -35,7 +30,7 @@ for (const cascade of [false, true]) {
       const cfg = tinyDetectorConfig(cascade);
       const model = new GeneralizedRCNN(cfg.model, cfg.input, 0).eval();
       const { images } = synthBatch(2, 128, 5);
-      const list = toImageList(images, padOpts(cfg));
+      const list = model.preprocess(images);
       model.detect(list);
       const before = tf.memory().numTensors;
       const dets = model.detect(list);
@@ -68,7 +63,7 @@ describe('training steps', () => {
       const specs = buildParamSpecs(model, { ...cfg.train.optimizer, weight_decay: 0 });
       const opt = new AdamW(specs, { betas: [0.9, 0.999], eps: 1e-8 });
       const { images, gt } = synthBatch(2, 128, 7);
-      const list = toImageList(images, padOpts(cfg));
+      const list = model.preprocess(images);
       const totals: number[] = [];
       for (let i = 0; i < 8; i++) {
         const r = lossAndGradients(() => model.losses(list, gt), specs);

@@ -44,6 +44,16 @@ describe('parameter groups', () => {
     expect(by.get('backbone.simfp_2.4.weight')!.lrScale).toBe(1);
     expect(by.get('roi_heads.box_predictor.cls_score.weight')!.lrScale).toBe(1);
     expect(by.get('roi_heads.box_predictor.cls_score.weight')!.weightDecay).toBe(0.1);
+    expect(by.has('backbone.net.patch_embed.proj.weight')).toBe(true);
+    model.dispose();
+  });
+
+  it('backbone.freeze_patch_embed leaves the patch embedding out of the optimizer, and only it', () => {
+    const cfg = tinyDetectorConfig();
+    const model = new GeneralizedRCNN({ ...cfg.model, backbone: { ...cfg.model.backbone, freeze_patch_embed: true } }, cfg.input, 0);
+    const names = buildParamSpecs(model, optimizerSchema.parse({})).map((s) => s.name);
+    const all = model.namedParameters().map(([n]) => n);
+    expect(all.filter((n) => !names.includes(n))).toEqual(['backbone.net.patch_embed.proj.weight', 'backbone.net.patch_embed.proj.bias']);
     model.dispose();
   });
 });

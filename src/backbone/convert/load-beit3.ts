@@ -54,3 +54,9 @@ export function loadBeit3Weights(encoder: Module, tensors: Map<string, HostTenso
   for (const name of tensors.keys()) if (!own.has(name)) report.unused.push(name);
   return report;
 }
+
+/** Initialise an encoder from a BEiT-3 checkpoint (`.pth` or `.safetensors`), reporting what was and was not used. */
+export function initFromBeit3(encoder: Module, path: string): PretrainedReport {
+  const { tensors, dropped } = readBeit3Weights(path);
+  return { ...loadBeit3Weights(encoder, tensors, path), dropped };
+}

@@ -1,4 +1,4 @@
-import { tf, type Tensor } from '../tf.js';
+import { tf } from '../tf.js';
 import { withGradient, type ExplicitPadding } from './custom-grad.js';
 
 /** [top, bottom, left, right] zero padding in pixels. */

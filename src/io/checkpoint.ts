@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { tf } from '../engine/tf.js';
-import { fromTf, toTf, type HostTensor } from './host-tensor.js';
-import { readSafetensors, writeSafetensors } from './safetensors.js';
+import { fromTf, toTf, type HostDType, type HostTensor } from './host-tensor.js';
+import { readSafetensors, writeSafetensors, type DeferredTensor } from './safetensors.js';
 import { DensekitError } from '../util/errors.js';
 import type { Module } from '../engine/module.js';
 
@@ -29,10 +29,19 @@ export interface CheckpointMeta {
  * the write leaves the previous checkpoint intact.
  */
 export function saveCheckpoint(path: string, model: Module, optimizer: OptimizerState | undefined, meta: CheckpointMeta): void {
-  const tensors = new Map<string, HostTensor>();
-  for (const [k, v] of model.stateDict()) tensors.set(`model.${k}`, fromTf(v));
-  if (optimizer) for (const [k, v] of optimizer.state()) tensors.set(`optim.${k}`, fromTf(v));
+  // Each tensor is read back from the backend only when the writer reaches
+  // it: the host holds one tensor at a time, not the whole checkpoint
+  // (weights and two moments: gigabytes for large models).
+  const deferred = (v: tf.Tensor): DeferredTensor => ({ dtype: hostDType(v), shape: [...v.shape], data: () => fromTf(v).data });
+  const tensors = new Map<string, DeferredTensor>();
+  for (const [k, v] of model.stateDict()) tensors.set(`model.${k}`, deferred(v));
+  if (optimizer) for (const [k, v] of optimizer.state()) tensors.set(`optim.${k}`, deferred(v));
   writeSafetensors(path, tensors, { densekit: JSON.stringify(meta) });
+}
+
+function hostDType(v: tf.Tensor): HostDType {
+  if (v.dtype === 'float32' || v.dtype === 'int32' || v.dtype === 'bool') return v.dtype;
+  throw new Error(`cannot store a ${v.dtype} tensor`);
 }
 
 export interface LoadedCheckpoint {
@@ -41,10 +50,14 @@ export interface LoadedCheckpoint {
   optim: Map<string, HostTensor>;
 }
 
-/** Read a checkpoint (or a plain weights file whose keys have no `model.` prefix). */
-export function readCheckpoint(path: string): LoadedCheckpoint {
+/**
+ * Read a checkpoint (or a plain weights file whose keys have no `model.`
+ * prefix) tensor by tensor. With `optimizer: false` the optimizer moments —
+ * two thirds of a training checkpoint — are not read at all.
+ */
+export function readCheckpoint(path: string, opts: { optimizer?: boolean } = {}): LoadedCheckpoint {
   if (!existsSync(path)) throw new DensekitError('checkpoint not found', { file: path });
-  const f = readSafetensors(path);
+  const f = readSafetensors(path, opts.optimizer === false ? { filter: (name) => !name.startsWith('optim.') } : {});
   const model = new Map<string, HostTensor>();
   const optim = new Map<string, HostTensor>();
   let prefixed = false;

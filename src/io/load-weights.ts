@@ -8,7 +8,7 @@ import { DensekitError } from '../util/errors.js';
  * mismatch the model is disposed and the error names the file.
  */
 export function loadTrainedWeights<M extends Module>(model: M, weightsPath: string): M {
-  const ck = readCheckpoint(weightsPath);
+  const ck = readCheckpoint(weightsPath, { optimizer: false });
   const state = toTensors(ck.model);
   try {
     model.loadStateDict(state);

@@ -79,7 +79,7 @@ export async function runTraining(task: TrainTask, cfg: RunConfig, opts: TrainOp
     const from = opts.initFrom ?? t.load_from;
     if (from) {
       if (from.startsWith('stage:')) throw new DensekitError(`load_from ${from} is only meaningful inside a staged recipe`, { key: 'train.load_from' });
-      const ck = readCheckpoint(from);
+      const ck = readCheckpoint(from, { optimizer: false });
       const state = toTensors(ck.model);
       const report = model.loadStateDict(state, { strict: false, skipMismatched: true });
       for (const x of state.values()) x.dispose();

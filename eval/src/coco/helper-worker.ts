@@ -13,7 +13,7 @@ import { rasterScratch } from './polygon-raster.js';
 const port = parentPort;
 if (!port) throw new Error('helper-worker runs in a worker thread');
 
-// A helper whose code does not give this thread's answers claims nothing.
+// A helper whose code does not give the main thread's answers claims nothing.
 let works = probeAnswer() === (workerData as HelperWorkerData).probe;
 const scratch = rasterScratch();
 let accumulation: { job: AccumulationJob; precision: Float64Array; recall: Float64Array; scores: Float64Array; state: Int32Array } | null = null;

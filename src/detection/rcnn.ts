@@ -108,6 +108,21 @@ export class GeneralizedRCNN extends Beit3Model {
     }
   }
 
+  /**
+   * Inference from the dense stages' outputs when another engine computed
+   * them (the pyramid and the RPN head's outputs per level; see
+   * tasks/detection/stages.ts): proposals, ROI heads, detections. The
+   * caller owns (and disposes) the tensors it passes.
+   */
+  detectFromDense(pyramid: FeatureMaps, rpnHeads: { logits: Tensor; deltas: Tensor }[], imageSizes: [number, number][]): Detections[] {
+    const proposals = this.proposal_generator.proposalsFrom(pyramid, rpnHeads, imageSizes);
+    let out: Detections[] = [];
+    tf.tidy(() => {
+      out = this.roi_heads.forward(pyramid, proposals, imageSizes).detections;
+    });
+    return out;
+  }
+
   /** The feature pyramid of a batch; the backbone's intermediates are freed (the caller disposes the maps). */
   features(images: ImageList): FeatureMaps {
     const maps = tf.tidy(() => Object.fromEntries(this.backbone.features(images.tensor)));

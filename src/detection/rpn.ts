@@ -116,6 +116,15 @@ export class Rpn extends Module {
     return { proposals, losses };
   }
 
+  /**
+   * Proposals from the head's outputs (computed here or by another engine):
+   * top-k per level, decode, clip, NMS per level, top-k per image. Reads the
+   * outputs to the host; the caller owns them.
+   */
+  proposalsFrom(features: FeatureMaps, heads: { logits: Tensor; deltas: Tensor }[], imageSizes: [number, number][]): Proposals[] {
+    return this.proposals(this.anchors(features), heads, imageSizes);
+  }
+
   private losses(anchors: BoxArray[], heads: { logits: Tensor; deltas: Tensor }[], gt: GtInstances[]): { cls: Tensor; loc: Tensor } {
     const all = concatBoxes(anchors);
     const numAnchors = numBoxes(all);

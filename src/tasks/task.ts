@@ -1,6 +1,7 @@
 import type { RunConfig } from '../config/schema.js';
 import type { TaskEvaluation } from '../train/task.js';
 import type { TrainOptions, TrainResult } from '../train/trainer.js';
+import type { InferenceEngine } from './engine.js';
 
 /** What a model does: detection (boxes, instance masks) or semantic segmentation (a class per pixel). */
 export type TaskKind = 'detection' | 'semantic';
@@ -12,10 +13,19 @@ export interface SkippedImage {
 }
 
 export interface PredictFilesOptions {
+  /** What runs the dense stages (default: tfjs). */
+  engine?: InferenceEngine;
   /** Detection: a COCO file whose image ids and category ids the results take. */
   gt?: string;
   /** Detection: drop detections scoring below this. */
   scoreThreshold?: number;
+  /** Told after each image: how many are done, of how many. */
+  onImage?: (done: number, total: number) => void;
+}
+
+export interface EvaluateOptions {
+  /** What runs the dense stages (default: tfjs). */
+  engine?: InferenceEngine;
   /** Told after each image: how many are done, of how many. */
   onImage?: (done: number, total: number) => void;
 }
@@ -35,10 +45,12 @@ export interface PredictSummary {
 export interface Task {
   readonly kind: TaskKind;
   readonly config: RunConfig;
+  /** Whether the ONNX engine can run this task's dense stages. */
+  readonly onnx: boolean;
   /** Train (or resume) into `opts.outDir`. */
   train(opts: TrainOptions): Promise<TrainResult>;
   /** Run trained weights over a data split of the config and score them. */
-  evaluate(weights: string, split: 'train' | 'val', onImage?: (done: number, total: number) => void): Promise<TaskEvaluation>;
+  evaluate(weights: string, split: 'train' | 'val', opts?: EvaluateOptions): Promise<TaskEvaluation>;
   /**
    * Run trained weights over image files and write what the task predicts:
    * a COCO results JSON (detection) or a folder of label PNGs (semantic).

@@ -7,6 +7,8 @@ import { collect } from './config.js';
 import { loadConfig } from '../../config/index.js';
 import { initBackend, describeBackend } from '../../engine/backend.js';
 import { taskFor } from '../../tasks/index.js';
+import { chooseEngine, describeEngine } from '../../tasks/engine.js';
+import { parseCount, type EngineOptions } from './engine-options.js';
 import { evaluateCocoFiles } from '../../tasks/detection/evaluate.js';
 import { evaluateSemanticDirs, formatSemanticReport } from '../../tasks/semantic/evaluate.js';
 
@@ -52,19 +54,23 @@ export function registerEval(program: Command): void {
     .requiredOption('-c, --config <file>', 'model config (YAML)')
     .requiredOption('-w, --weights <file>', 'trained weights (.safetensors)')
     .option('--split <name>', 'data split of the config (val or train)', 'val')
+    .option('--engine <name>', 'onnx or tfjs (default: onnx when onnxruntime-node loads)')
+    .option('--device <name>', 'onnx engine: cpu, webgpu or cuda', 'cpu')
+    .option('--threads <n>', 'onnx engine: CPU threads (default: all cores)', parseCount)
     .option('--json <file>', 'also write the metrics as JSON')
     .option('--set <key=value...>', 'override a config key (repeatable)', collect, [])
     .action(
-      action(async (opts: { config: string; weights: string; split: string; json?: string; set: string[] }) => {
+      action(async (opts: { config: string; weights: string; split: string; json?: string; set: string[] } & EngineOptions) => {
         const { config: loaded } = loadConfig(opts.config, opts.set);
         const { stages: _stages, ...config } = loaded;
         if (opts.split !== 'val' && opts.split !== 'train') throw new DensekitError(`--split must be val or train, got ${opts.split}`);
         const d = config.data[opts.split];
         if (!d) throw new DensekitError(`the config has no data.${opts.split}`, { file: opts.config, key: `data.${opts.split}` });
         const task = taskFor(config);
-        process.stderr.write(`${describeBackend(await initBackend())}\n`);
+        const engine = await chooseEngine(opts.engine, { device: opts.device, threads: opts.threads, onnxSupported: task.onnx });
+        process.stderr.write(`${describeBackend(await initBackend())}\n${describeEngine(engine)}\n`);
         const bar = progressOf('eval');
-        const evaluation = await task.evaluate(opts.weights, opts.split, bar.update);
+        const evaluation = await task.evaluate(opts.weights, opts.split, { onImage: bar.update, engine });
         bar.stop();
         process.stdout.write(evaluation.summary);
         if (opts.json) writeFileAtomic(opts.json, `${JSON.stringify(evaluation.report, null, 2)}\n`);

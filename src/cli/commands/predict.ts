@@ -2,6 +2,8 @@ import type { Command } from 'commander';
 import { loadConfig } from '../../config/index.js';
 import { initBackend, describeBackend } from '../../engine/backend.js';
 import { taskFor } from '../../tasks/index.js';
+import { chooseEngine, describeEngine } from '../../tasks/engine.js';
+import { parseCount, type EngineOptions } from './engine-options.js';
 import { listImages } from '../../tasks/inputs.js';
 import type { SkippedImage } from '../../tasks/task.js';
 import { DensekitError } from '../../util/errors.js';
@@ -26,9 +28,12 @@ export function registerPredict(program: Command): void {
     .option('--task <task>', 'detection or semantic (default: what the config\'s model does); checked against the config')
     .option('--gt <file>', 'detector: COCO file whose image ids and category ids the results should use')
     .option('--score-thr <x>', 'detector: drop detections scoring below this', Number.parseFloat, 0)
+    .option('--engine <name>', 'onnx or tfjs (default: onnx when onnxruntime-node loads)')
+    .option('--device <name>', 'onnx engine: cpu, webgpu or cuda', 'cpu')
+    .option('--threads <n>', 'onnx engine: CPU threads (default: all cores)', parseCount)
     .option('--set <key=value...>', 'override a config key (repeatable)', collect, [])
     .action(
-      action(async (opts: { config: string; weights: string; images: string[]; out: string; task?: string; gt?: string; scoreThr: number; set: string[] }) => {
+      action(async (opts: { config: string; weights: string; images: string[]; out: string; task?: string; gt?: string; scoreThr: number; set: string[] } & EngineOptions) => {
         const { config: loaded } = loadConfig(opts.config, opts.set);
         const { stages: _stages, ...run } = loaded;
         const task = taskFor(run);
@@ -38,9 +43,10 @@ export function registerPredict(program: Command): void {
         }
         const files = listImages(opts.images);
         if (files.length === 0) throw new DensekitError('no images found', { file: opts.images.join(' ') });
-        process.stderr.write(`${describeBackend(await initBackend())}\n`);
+        const engine = await chooseEngine(opts.engine, { device: opts.device, threads: opts.threads, onnxSupported: task.onnx });
+        process.stderr.write(`${describeBackend(await initBackend())}\n${describeEngine(engine)}\n`);
         const bar = progressOf('predict');
-        const { summary, skipped } = await task.predict(opts.weights, files, opts.out, { gt: opts.gt, scoreThreshold: opts.scoreThr, onImage: bar.update });
+        const { summary, skipped } = await task.predict(opts.weights, files, opts.out, { gt: opts.gt, scoreThreshold: opts.scoreThr, onImage: bar.update, engine });
         bar.stop();
         process.stdout.write(`${summary}\n`);
         reportSkipped(skipped);

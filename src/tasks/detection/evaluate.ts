@@ -7,6 +7,7 @@ import type { TaskEvaluation } from '../../train/task.js';
 import { RUN_FILES, type EvalRecord } from '../../train/run-folder.js';
 import { DensekitError } from '../../util/errors.js';
 import { predictFiles } from './predict.js';
+import type { DetectorEngine } from './onnx-engine.js';
 
 export interface DetectionMetrics {
   /** The 12 COCO numbers per iou type (all 0 when there were no detections). */
@@ -57,11 +58,17 @@ export function evaluateCocoFiles(gtPath: string, dtPath: string, iouType: IouTy
 }
 
 /** Run the detector over a dataset's images and evaluate bbox (and segm when masks are predicted). */
-export async function evaluateDetector(model: GeneralizedRCNN, dataset: DetectionDataset, input: InputConfig, onImage?: (d: number, t: number) => void): Promise<{ metrics: DetectionMetrics; results: CocoDetection[] }> {
+export async function evaluateDetector(
+  model: GeneralizedRCNN,
+  dataset: DetectionDataset,
+  input: InputConfig,
+  onImage?: (d: number, t: number) => void,
+  engine?: DetectorEngine,
+): Promise<{ metrics: DetectionMetrics; results: CocoDetection[] }> {
   const wasTraining = model.training;
   model.eval();
   try {
-    const { results, failed } = await predictFiles(model, dataset.records.map((r) => ({ file: r.file, imageId: r.imageId })), input, { categoryIds: dataset.categoryIds, onImage });
+    const { results, failed } = await predictFiles(model, dataset.records.map((r) => ({ file: r.file, imageId: r.imageId })), input, { categoryIds: dataset.categoryIds, onImage, engine });
     if (failed.length > 0) throw new DensekitError(`could not read ${failed.length} evaluation images, e.g. ${failed[0]!.file}: ${failed[0]!.reason}`, { file: dataset.annotationFile });
     const types: IouType[] = model.cfg.roi_heads.mask_on ? ['bbox', 'segm'] : ['bbox'];
     const { stats, summary } = cocoMetrics(dataset.annotationFile, results, types);

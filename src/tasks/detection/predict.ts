@@ -6,6 +6,8 @@ import { loadRgb } from '../../io/rgb-image.js';
 import { applyToImage, testGeometry } from '../../data/transforms.js';
 import type { GeneralizedRCNN } from '../../detection/rcnn.js';
 import { toCocoResults, type CocoDetection } from '../../detection/postprocess.js';
+import type { Detections } from '../../structures/instances.js';
+import type { DetectorEngine } from './onnx-engine.js';
 
 
 export interface PredictOptions {
@@ -14,6 +16,8 @@ export interface PredictOptions {
   scoreThreshold?: number;
   batchSize?: number;
   onImage?: (done: number, total: number) => void;
+  /** What runs the dense stages (default: the model itself, on tfjs). */
+  engine?: DetectorEngine;
 }
 
 export interface PredictOutput {
@@ -29,8 +33,12 @@ export async function detectImages(model: GeneralizedRCNN, images: { image: Host
     const chunk = images.slice(i, i + bs);
     const resized = await Promise.all(chunk.map(({ image }) => applyToImage(image, testGeometry(image.height, image.width, input.test_size))));
     const list = model.preprocess(resized, 'test');
-    const dets = model.detect(list);
-    list.tensor.dispose();
+    let dets: Detections[];
+    try {
+      dets = o.engine ? await o.engine.detect(list) : model.detect(list);
+    } finally {
+      list.tensor.dispose();
+    }
     dets.forEach((d, k) => {
       const { image, imageId } = chunk[k]!;
       const coco = toCocoResults(d, {

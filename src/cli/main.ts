@@ -9,6 +9,7 @@ import { registerPredict } from './commands/predict.js';
 import { registerConvert } from './commands/convert.js';
 import { registerDemo } from './commands/demo.js';
 import { registerVisualize } from './commands/visualize.js';
+import { registerExport } from './commands/export.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -23,6 +24,7 @@ export function buildProgram(): Command {
   registerEval(program);
   registerPredict(program);
   registerConvert(program);
+  registerExport(program);
   registerData(program);
   registerDemo(program);
   registerVisualize(program);

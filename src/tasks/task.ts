@@ -56,4 +56,6 @@ export interface Task {
    * a COCO results JSON (detection) or a folder of label PNGs (semantic).
    */
   predict(weights: string, files: string[], out: string, opts?: PredictFilesOptions): Promise<PredictSummary>;
+  /** Write the model's dense graphs (ONNX), a manifest and a Python snippet into `outDir`; `size` is the padded input side. */
+  exportOnnx(weights: string, outDir: string, size?: number): Promise<{ files: string[] }>;
 }

@@ -20,10 +20,12 @@ describe('detector workflow', () => {
   let dir: string;
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), 'densekit-wf-det-'));
+    // Traced graphs go here, not into the user's cache.
+    process.env.DENSEKIT_CACHE = join(dir, 'cache');
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('synth → train → predict → eval coco → eval model → visualize', () => {
+  it('synth → train → predict → eval coco → eval model (both engines) → export onnx → visualize', () => {
     const data = join(dir, 'data');
     ok(runCli(['data', 'synth', '--out', data, '--images', '4', '--val-images', '3', '--size', '96']));
     const sets = [
@@ -46,7 +48,9 @@ describe('detector workflow', () => {
 
     const results = join(dir, 'results.json');
     const gt = join(data, 'annotations', 'instances_val.json');
-    ok(runCli(['predict', '-c', 'configs/demo/mask_rcnn_tiny_synth.yaml', '-w', weights, '-i', join(data, 'val'), '--gt', gt, '-o', results, ...sets]));
+    const predicted = runCli(['predict', '-c', 'configs/demo/mask_rcnn_tiny_synth.yaml', '-w', weights, '-i', join(data, 'val'), '--gt', gt, '-o', results, ...sets]);
+    ok(predicted);
+    expect(predicted.stderr).toMatch(/^engine: onnx \(/m);
     const dets = JSON.parse(readFileSync(results, 'utf8')) as { image_id: number; category_id: number; bbox: number[]; segmentation: { counts: string } }[];
     const gtJson = JSON.parse(readFileSync(gt, 'utf8')) as { images: { id: number }[]; categories: { id: number }[] };
     const imageIds = new Set(gtJson.images.map((i) => i.id));
@@ -71,6 +75,22 @@ describe('detector workflow', () => {
     const metrics = JSON.parse(readFileSync(json, 'utf8')) as { bbox: number[]; segm: number[] };
     expect(metrics.bbox).toHaveLength(12);
     expect(metrics.segm).toHaveLength(12);
+    // The same numbers with every stage on tfjs.
+    const jsonTfjs = join(dir, 'model-metrics-tfjs.json');
+    const onTfjs = runCli(['eval', 'model', '-c', 'configs/demo/mask_rcnn_tiny_synth.yaml', '-w', weights, '--engine', 'tfjs', '--json', jsonTfjs, ...sets]);
+    ok(onTfjs);
+    expect(onTfjs.stderr).toMatch(/^engine: tfjs \(asked for/m);
+    const tfjsMetrics = JSON.parse(readFileSync(jsonTfjs, 'utf8')) as { bbox: number[]; segm: number[] };
+    tfjsMetrics.bbox.forEach((v, i) => expect(Math.abs(v - metrics.bbox[i]!), `bbox stat ${i}`).toBeLessThan(1e-3));
+    tfjsMetrics.segm.forEach((v, i) => expect(Math.abs(v - metrics.segm[i]!), `segm stat ${i}`).toBeLessThan(1e-3));
+
+    const exported = join(dir, 'onnx');
+    ok(runCli(['export', 'onnx', '-c', 'configs/demo/mask_rcnn_tiny_synth.yaml', '-w', weights, '-o', exported, ...sets]));
+    const manifest = JSON.parse(readFileSync(join(exported, 'manifest.json'), 'utf8')) as { graphs: { file: string; inputs: { shape: number[] }[]; outputs: { name: string }[] }[] };
+    expect(manifest.graphs[0]!.inputs[0]!.shape).toEqual([1, 96, 96, 3]);
+    expect(manifest.graphs[0]!.outputs.map((o) => o.name)).toContain('rpn_logits_p3');
+    expect(existsSync(join(exported, manifest.graphs[0]!.file))).toBe(true);
+    expect(existsSync(join(exported, 'run_onnx.py'))).toBe(true);
 
     const vis = join(dir, 'vis');
     ok(runCli(['visualize', '--images', join(data, 'val'), '--dt', results, '--gt', gt, '-o', vis, '--score-thr', '0']));

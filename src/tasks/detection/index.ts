@@ -10,6 +10,7 @@ import type { Task } from '../task.js';
 import { detectionDataset, trainDetector } from './train.js';
 import { detectionEvaluation, evaluateDetector } from './evaluate.js';
 import { predictFiles } from './predict.js';
+import { exportDetectorOnnx } from './export.js';
 
 /** The engine for a detector loaded from `weights`: its traced graphs are cached per weights and config. */
 function detectorEngine(model: GeneralizedRCNN, weights: string, config: DetectorRunConfig, engine: InferenceEngine | undefined): DetectorEngine {
@@ -53,5 +54,6 @@ export function detectionTask(config: DetectorRunConfig): Task {
         model.dispose();
       }
     },
+    exportOnnx: async (weights, outDir, size) => exportDetectorOnnx(config, weights, outDir, size),
   };
 }

@@ -40,5 +40,8 @@ export function semanticTask(config: SegmenterRunConfig): Task {
         model.dispose();
       }
     },
+    async exportOnnx() {
+      throw new DensekitError('ONNX export of segmenters is not implemented yet (only detectors); the segmenter runs on tfjs');
+    },
   };
 }

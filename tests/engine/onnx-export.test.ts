@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { tf, type Tensor } from '../../src/engine/tf.js';
@@ -141,5 +141,14 @@ describe('the detector on the ONNX engine', () => {
     expect(readdirSync(dir).filter((f) => f.endsWith('.onnx'))).toEqual(['detector_dense_1x128x128x3.onnx']);
     await engine.dispose();
     model.dispose();
+  });
+});
+
+describe('graph files', () => {
+  it('a corrupt or foreign .onnx is one error naming the file', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dk-onnx-bad-'));
+    const file = join(dir, 'bad.onnx');
+    writeFileSync(file, Buffer.from('PK\u0003\u0004 this is a zip, not a graph'));
+    await expect(OrtGraph.load(file)).rejects.toThrow(new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: not a graph onnxruntime can run on cpu`));
   });
 });

@@ -53,7 +53,7 @@ async function onnxChild(size: 'base' | 'large', img: number, runs: number): Pro
   const { buildEncoder } = await import('../src/backbone/vitdet.js');
   const { backbonePreset } = await import('./lib/presets.js');
   const { traceGraph } = await import('../src/engine/onnx/tracer.js');
-  const { writeOnnxModel } = await import('../src/engine/onnx/onnx-file.js');
+  const { writeOnnxModel } = await import('../src/io/onnx-file.js');
   const { OrtGraph } = await import('../src/engine/onnx/session.js');
   const { mkdtempSync, rmSync } = await import('node:fs');
   const { tmpdir, availableParallelism } = await import('node:os');

@@ -8,7 +8,7 @@ import type { Module } from '../../src/engine/module.js';
 import { Linear } from '../../src/engine/layers/linear.js';
 import { withInitSeed } from '../../src/engine/random.js';
 import { traceGraph } from '../../src/engine/onnx/tracer.js';
-import { writeOnnxModel } from '../../src/engine/onnx/onnx-file.js';
+import { writeOnnxModel } from '../../src/io/onnx-file.js';
 import { OrtGraph } from '../../src/engine/onnx/session.js';
 import { SimpleFeaturePyramid } from '../../src/backbone/simple-feature-pyramid.js';
 import { Beit3Encoder } from '../../src/backbone/beit3.js';

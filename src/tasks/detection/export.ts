@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { tf } from '../../engine/tf.js';
-import { writeOnnxModel } from '../../engine/onnx/onnx-file.js';
+import { writeOnnxModel } from '../../io/onnx-file.js';
 import type { DetectorRunConfig } from '../../config/schema.js';
 import { detectorPadding, loadDetector } from '../../detection/rcnn.js';
 import { writeFileAtomic } from '../../util/atomic-write.js';

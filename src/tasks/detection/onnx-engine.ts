@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { tf, type Tensor } from '../../engine/tf.js';
 import { traceGraph } from '../../engine/onnx/tracer.js';
-import { writeOnnxModel } from '../../engine/onnx/onnx-file.js';
+import { writeOnnxModel } from '../../io/onnx-file.js';
 import { OrtGraph, type OrtOptions } from '../../engine/onnx/session.js';
 import type { OnnxGraph } from '../../engine/onnx/proto.js';
 import type { GeneralizedRCNN } from '../../detection/rcnn.js';

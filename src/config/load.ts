@@ -66,6 +66,9 @@ export function parseOverride(spec: string): [string, Plain] {
   if (eq <= 0) throw new DensekitError(`--set ${spec}: expected key.path=value`);
   const key = spec.slice(0, eq).trim();
   if (!/^[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*$/.test(key)) throw new DensekitError(`--set ${spec}: "${key}" is not a dotted key path`);
+  // Object internals are never config keys: setting one would change the object, not a setting.
+  const internal = key.split('.').find((k) => k === '__proto__' || k === 'constructor' || k === 'prototype');
+  if (internal) throw new DensekitError(`--set ${spec}: "${internal}" is not a config key`);
   let value: Plain;
   try {
     value = parseYaml(spec.slice(eq + 1)) as Plain;

@@ -13,7 +13,7 @@ import { lossAndGradients } from './step.js';
 import { readCheckpoint, saveCheckpoint, toTensors } from '../io/checkpoint.js';
 import type { TaskEvaluation, TrainTask } from './task.js';
 import { MetricsLog } from './metrics-log.js';
-import { runPaths, writeEvalRecord } from './run-folder.js';
+import { RUN_FILES, runPaths, writeEvalRecord } from './run-folder.js';
 
 export interface TrainOptions {
   outDir: string;
@@ -63,6 +63,7 @@ export async function runTraining(task: TrainTask, cfg: RunConfig, opts: TrainOp
   const lastPath = paths.lastCheckpoint;
   let startIter = 0;
   let loaderPos = 0;
+  if (opts.resume && !existsSync(lastPath)) log(`nothing to resume in ${opts.outDir} (no ${RUN_FILES.lastCheckpoint}): starting from the beginning`);
   if (opts.resume && existsSync(lastPath)) {
     const ck = readCheckpoint(lastPath);
     if (!ck.meta) throw new DensekitError('not a training checkpoint (no densekit metadata); cannot resume', { file: lastPath });

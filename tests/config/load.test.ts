@@ -147,3 +147,10 @@ describe('config loading', () => {
     expect(rel.data.train!.images).toBe('/w/x');
   });
 });
+
+describe('--set keys', () => {
+  it.each(['__proto__.polluted=1', 'model.__proto__.x=1', 'train.constructor.prototype.x=1'])('refuses object internals: %s', (spec) => {
+    expect(() => parseOverride(spec)).toThrow(/is not a config key/);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+});

@@ -58,12 +58,12 @@ async function child(model: keyof typeof CONFIGS, size: string, img: number, run
   net.eval();
   const stages: Record<string, number[]> = { backbone: [], rpn: [], roi_heads: [], postprocess: [], total: [] };
   let detections = 0;
-  const inferOnce = (record: boolean) => {
+  const inferOnce = async (record: boolean) => {
     const list = net.preprocess([image], 'test');
     const t0 = performance.now();
     // Node's backends (wasm, cpu, tfjs-node) run kernels synchronously: a stage ends when detect says so.
     let last = t0;
-    const dets = net.detect(list, (stage) => {
+    const dets = await net.detect(list, (stage) => {
       const now = performance.now();
       if (record) stages[stage]!.push(now - last);
       last = now;
@@ -86,8 +86,8 @@ async function child(model: keyof typeof CONFIGS, size: string, img: number, run
     }
   };
   process.stderr.write('inference\n');
-  if (runs > 0) inferOnce(false);
-  for (let r = 0; r < runs; r++) inferOnce(true);
+  if (runs > 0) await inferOnce(false);
+  for (let r = 0; r < runs; r++) await inferOnce(true);
 
   process.stderr.write(`training; ${(tf.memory().numBytes / 2 ** 20).toFixed(0)} MB in tensors\n`);
   // Training iterations at batch 1 (the first one is a warm-up).

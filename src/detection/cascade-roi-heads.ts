@@ -1,6 +1,5 @@
 import { ModuleList } from '../engine/module.js';
 import { tf, type Tensor } from '../engine/tf.js';
-import { readScoped } from '../engine/read-scoped.js';
 import type { Rng } from '../engine/random.js';
 import type { CascadeConfig, RoiHeadsConfig, TestConfig } from '../config/schema.js';
 import type { FeatureMaps } from '../backbone/simple-feature-pyramid.js';
@@ -9,7 +8,7 @@ import type { Detections, GtInstances } from '../structures/instances.js';
 import { BoxCoder } from './box-coder.js';
 import { BoxPredictor, ConvFcHead } from './box-head.js';
 import { decodePerClass, fastRcnnInference, fastRcnnLosses, type LabeledProposals } from './fast-rcnn.js';
-import { batchBoxes, labelBoxes, RoiHeadsBase } from './roi-heads.js';
+import { batchBoxes, labelBoxes, RoiHeadsBase, type RoiHeadRunner } from './roi-heads.js';
 import type { Proposals } from './rpn.js';
 import { scaleGradient } from '../engine/ops/scale-gradient.js';
 
@@ -51,10 +50,11 @@ export class CascadeRoiHeads extends RoiHeadsBase {
     return this.numStages;
   }
 
-  boxStage(k: number, features: FeatureMaps, boxes: BoxArray, batchIndex: Int32Array): { scores: Tensor; deltas: Tensor } {
+  boxHeadOnPooled(k: number, pooled: Tensor): { scores: Tensor; deltas: Tensor } {
     if (k < 0 || k >= this.numStages) throw new Error(`box stage ${k} does not exist: the cascade has ${this.numStages}`);
-    const pooled = scaleGradient(this.boxPooler.forward(features, boxes, batchIndex), 1 / this.numStages);
-    return this.box_predictor.items[k]!.forward(this.box_head.items[k]!.forward(pooled));
+    // The stages share the pooled features: each passes back a 1/stages share of their gradient.
+    const shared = scaleGradient(pooled, 1 / this.numStages);
+    return this.box_predictor.items[k]!.forward(this.box_head.items[k]!.forward(shared));
   }
 
   private runStage(k: number, features: FeatureMaps, boxes: BoxArray[]): { scores: Tensor; deltas: Tensor } {
@@ -73,43 +73,42 @@ export class CascadeRoiHeads extends RoiHeadsBase {
     });
   }
 
-  forward(features: FeatureMaps, proposals: Proposals[], imageSizes: [number, number][], gt?: GtInstances[]): { detections: Detections[]; losses: Map<string, Tensor> } {
+  forward(features: FeatureMaps, proposals: Proposals[], imageSizes: [number, number][], gt: GtInstances[]): Map<string, Tensor> {
     const losses = new Map<string, Tensor>();
     const K = this.cfg.num_classes;
-    if (this.training && gt) {
-      const sampled = this.labelAndSample(proposals, gt);
-      let labeled: LabeledProposals[] = sampled;
-      for (let k = 0; k < this.numStages; k++) {
-        if (k > 0) {
-          // Re-label the previous stage's boxes at this stage's IoU (no resampling); drop empty boxes.
-          labeled = labeled.map((l, i) => {
-            const keep = nonEmpty(l.boxes);
-            return labelBoxes(selectBoxes(l.boxes, keep), gt[i]!, this.cascade.iou_thresholds[k]!, K);
-          });
-        }
-        const { scores, deltas } = this.runStage(k, features, labeled.map((l) => l.boxes));
-        const { cls, box } = fastRcnnLosses(scores, deltas, labeled, K, this.coders[k]!, true, this.cfg.smooth_l1_beta);
-        losses.set(`loss_cls_stage${k}`, cls);
-        losses.set(`loss_box_reg_stage${k}`, box);
-        if (k + 1 < this.numStages) {
-          const next = this.refine(k, deltas.dataSync() as Float32Array, labeled.map((l) => l.boxes), imageSizes);
-          labeled = labeled.map((l, i) => ({ ...l, boxes: next[i]! }));
-        }
+    const sampled = this.labelAndSample(proposals, gt);
+    let labeled: LabeledProposals[] = sampled;
+    for (let k = 0; k < this.numStages; k++) {
+      if (k > 0) {
+        // Re-label the previous stage's boxes at this stage's IoU (no resampling); drop empty boxes.
+        labeled = labeled.map((l, i) => {
+          const keep = nonEmpty(l.boxes);
+          return labelBoxes(selectBoxes(l.boxes, keep), gt[i]!, this.cascade.iou_thresholds[k]!, K);
+        });
       }
-      const mask = this.maskLoss(features, sampled, gt, imageSizes);
-      if (mask) losses.set('loss_mask', mask);
-      return { detections: [], losses };
+      const { scores, deltas } = this.runStage(k, features, labeled.map((l) => l.boxes));
+      const { cls, box } = fastRcnnLosses(scores, deltas, labeled, K, this.coders[k]!, true, this.cfg.smooth_l1_beta);
+      losses.set(`loss_cls_stage${k}`, cls);
+      losses.set(`loss_box_reg_stage${k}`, box);
+      if (k + 1 < this.numStages) {
+        const next = this.refine(k, deltas.dataSync() as Float32Array, labeled.map((l) => l.boxes), imageSizes);
+        labeled = labeled.map((l, i) => ({ ...l, boxes: next[i]! }));
+      }
     }
+    const mask = this.maskLoss(features, sampled, gt, imageSizes);
+    if (mask) losses.set('loss_mask', mask);
+    return losses;
+  }
+
+  async infer(features: FeatureMaps, proposals: Proposals[], imageSizes: [number, number][], runner: RoiHeadRunner = this.tfjsRunner): Promise<Detections[]> {
+    const K = this.cfg.num_classes;
     let boxes = proposals.map((p) => p.boxes);
     let probSum: Float32Array | undefined;
     let lastDeltas: Float32Array = new Float32Array(0);
     for (let k = 0; k < this.numStages; k++) {
       if (k > 0) boxes = this.refine(k - 1, lastDeltas, boxes, imageSizes);
-      const stageBoxes = boxes;
-      const [probs, deltas] = readScoped(() => {
-        const { scores, deltas } = this.runStage(k, features, stageBoxes);
-        return [tf.softmax(scores), deltas];
-      }) as [Float32Array, Float32Array];
+      const { boxes: all, batchIndex } = batchBoxes(boxes);
+      const { probs, deltas } = await this.runBoxHead(k, features, all, batchIndex, runner);
       lastDeltas = deltas;
       if (!probSum) probSum = Float32Array.from(probs);
       else for (let i = 0; i < probs.length; i++) probSum[i]! += probs[i]!;
@@ -124,7 +123,7 @@ export class CascadeRoiHeads extends RoiHeadsBase {
       o += n;
       return fastRcnnInference(pr, decodePerClass(dl, b, K, this.coders[last]!, true), K, imageSizes[i]!, this.test);
     });
-    this.predictMasks(features, detections);
-    return { detections, losses };
+    await this.predictMasks(features, detections, runner);
+    return detections;
   }
 }

@@ -9,7 +9,7 @@ import { toImageList, type ImageList, type PadOptions } from '../structures/imag
 import type { HostImage } from '../io/rgb-image.js';
 import type { Detections, GtInstances } from '../structures/instances.js';
 import { Rpn, type Proposals } from './rpn.js';
-import { StandardRoiHeads, type RoiHeadsBase } from './roi-heads.js';
+import { StandardRoiHeads, type RoiHeadRunner, type RoiHeadsBase } from './roi-heads.js';
 import { CascadeRoiHeads } from './cascade-roi-heads.js';
 import { loadTrainedWeights } from '../io/load-weights.js';
 
@@ -77,8 +77,7 @@ export class GeneralizedRCNN extends Beit3Model {
   losses(images: ImageList, gt: GtInstances[]): Map<string, Tensor> {
     const features = this.backbone.features(images.tensor);
     const { proposals, losses } = this.proposal_generator.forward(features, images.sizes, gt);
-    const roi = this.roi_heads.forward(features, proposals, images.sizes, gt);
-    for (const [k, v] of roi.losses) losses.set(k, v);
+    for (const [k, v] of this.roi_heads.forward(features, proposals, images.sizes, gt)) losses.set(k, v);
     return losses;
   }
 
@@ -86,9 +85,10 @@ export class GeneralizedRCNN extends Beit3Model {
    * Inference: detections per image in the (unpadded) input frame. Each
    * stage runs in its own scope, so only the pyramid outlives its stage: at
    * 1024² with a base backbone one scope around everything held ~3 GB.
-   * `onStageDone` is told as each stage ends (for timing).
+   * `onStageDone` is told as each stage ends (for timing). The ROI heads'
+   * dense steps run on `runner` (default: tfjs).
    */
-  detect(images: ImageList, onStageDone?: (stage: 'backbone' | 'rpn' | 'roi_heads') => void): Detections[] {
+  async detect(images: ImageList, onStageDone?: (stage: 'backbone' | 'rpn' | 'roi_heads') => void, runner?: RoiHeadRunner): Promise<Detections[]> {
     const features = this.features(images);
     try {
       onStageDone?.('backbone');
@@ -97,10 +97,7 @@ export class GeneralizedRCNN extends Beit3Model {
         proposals = this.proposal_generator.forward(features, images.sizes).proposals;
       });
       onStageDone?.('rpn');
-      let out: Detections[] = [];
-      tf.tidy(() => {
-        out = this.roi_heads.forward(features, proposals, images.sizes).detections;
-      });
+      const out = await this.roi_heads.infer(features, proposals, images.sizes, runner);
       onStageDone?.('roi_heads');
       return out;
     } finally {
@@ -114,13 +111,9 @@ export class GeneralizedRCNN extends Beit3Model {
    * tasks/detection/stages.ts): proposals, ROI heads, detections. The
    * caller owns (and disposes) the tensors it passes.
    */
-  detectFromDense(pyramid: FeatureMaps, rpnHeads: { logits: Tensor; deltas: Tensor }[], imageSizes: [number, number][]): Detections[] {
+  detectFromDense(pyramid: FeatureMaps, rpnHeads: { logits: Tensor; deltas: Tensor }[], imageSizes: [number, number][], runner?: RoiHeadRunner): Promise<Detections[]> {
     const proposals = this.proposal_generator.proposalsFrom(pyramid, rpnHeads, imageSizes);
-    let out: Detections[] = [];
-    tf.tidy(() => {
-      out = this.roi_heads.forward(pyramid, proposals, imageSizes).detections;
-    });
-    return out;
+    return this.roi_heads.infer(pyramid, proposals, imageSizes, runner);
   }
 
   /** The feature pyramid of a batch; the backbone's intermediates are freed (the caller disposes the maps). */

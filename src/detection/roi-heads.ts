@@ -17,6 +17,19 @@ import type { Proposals } from './rpn.js';
 import { decodePerClass, fastRcnnInference, fastRcnnLosses, type LabeledProposals } from './fast-rcnn.js';
 import { bceWithLogitsSum } from './losses.js';
 
+/**
+ * The dense steps of ROI-head inference, on pooled ROI features: run by
+ * tfjs (the heads' own `tfjsRunner`) or by another engine (onnxruntime on
+ * traced graphs). Results come back to the host, where NMS and box decoding
+ * run.
+ */
+export interface RoiHeadRunner {
+  /** Box head `k` on pooled features [R, S, S, C] → class probabilities [R, K+1] (softmax, background last) and deltas. */
+  boxHead(k: number, pooled: Tensor): Promise<{ probs: Float32Array; deltas: Float32Array }>;
+  /** The mask head on pooled features [R, S', S', C] → each box's mask probabilities for its class, [R, M, M]. */
+  maskProbs(pooled: Tensor, classes: Int32Array): Promise<Float32Array>;
+}
+
 /** Flatten per-image boxes into one array plus each box's batch index. */
 export function batchBoxes(perImage: BoxArray[]): { boxes: BoxArray; batchIndex: Int32Array } {
   const batchIndex = new Int32Array(perImage.reduce((s, b) => s + numBoxes(b), 0));
@@ -101,7 +114,37 @@ export abstract class RoiHeadsBase extends Module {
    * — class scores [R, K+1] (background last) and box deltas [R, 4K], or
    * [R, 4] when regression is class-agnostic (cascade).
    */
-  abstract boxStage(k: number, features: FeatureMaps, boxes: BoxArray, batchIndex: Int32Array): { scores: Tensor; deltas: Tensor };
+  boxStage(k: number, features: FeatureMaps, boxes: BoxArray, batchIndex: Int32Array): { scores: Tensor; deltas: Tensor } {
+    return this.boxHeadOnPooled(k, this.boxPooler.forward(features, boxes, batchIndex));
+  }
+
+  /** Box head `k` on ROI features already pooled, [R, S, S, C] → scores [R, K+1] and deltas. */
+  abstract boxHeadOnPooled(k: number, pooled: Tensor): { scores: Tensor; deltas: Tensor };
+
+  /** The dense steps of inference on tfjs. */
+  readonly tfjsRunner: RoiHeadRunner = {
+    boxHead: async (k, pooled) => {
+      const [probs, deltas] = readScoped(() => {
+        const out = this.boxHeadOnPooled(k, pooled);
+        return [tf.softmax(out.scores), out.deltas];
+      }) as [Float32Array, Float32Array];
+      return { probs, deltas };
+    },
+    maskProbs: async (pooled, classes) => readScoped(() => [tf.sigmoid(this.mask_head!.classLogits(pooled, classes))])[0]!,
+  };
+
+  /** Box head `k`'s probabilities and deltas for these boxes: pooling on tfjs, the head on `runner`. */
+  protected async runBoxHead(k: number, features: FeatureMaps, boxes: BoxArray, batchIndex: Int32Array, runner: RoiHeadRunner): Promise<{ probs: Float32Array; deltas: Float32Array }> {
+    const pooled = tf.tidy(() => this.boxPooler.forward(features, boxes, batchIndex));
+    try {
+      return await runner.boxHead(k, pooled);
+    } finally {
+      pooled.dispose();
+    }
+  }
+
+  /** Inference: detections per image (in the padded input frame), with mask probabilities when the model has masks. */
+  abstract infer(features: FeatureMaps, proposals: Proposals[], imageSizes: [number, number][], runner?: RoiHeadRunner): Promise<Detections[]>;
 
   /** The dense part of the mask branch: each box's mask logits of its class, [R, M, M]. */
   maskLogits(features: FeatureMaps, boxes: BoxArray, batchIndex: Int32Array, classes: Int32Array): Tensor {
@@ -136,7 +179,7 @@ export abstract class RoiHeadsBase extends Module {
   }
 
   /** Mask probabilities (M x M) of each final detection's class. */
-  protected predictMasks(features: FeatureMaps, dets: Detections[]): void {
+  protected async predictMasks(features: FeatureMaps, dets: Detections[], runner: RoiHeadRunner): Promise<void> {
     if (!this.mask_head) return;
     const { boxes, batchIndex } = batchBoxes(dets.map((d) => d.boxes));
     if (batchIndex.length === 0) {
@@ -144,7 +187,13 @@ export abstract class RoiHeadsBase extends Module {
       return;
     }
     const classes = Int32Array.from(dets.flatMap((d) => Array.from(d.classes)));
-    const [probs] = readScoped(() => [tf.sigmoid(this.maskLogits(features, boxes, batchIndex, classes))]) as [Float32Array];
+    const pooled = tf.tidy(() => this.maskPooler.forward(features, boxes, batchIndex));
+    let probs: Float32Array;
+    try {
+      probs = await runner.maskProbs(pooled, classes);
+    } finally {
+      pooled.dispose();
+    }
     const M = this.cfg.mask_pooler_resolution * 2;
     let o = 0;
     for (const d of dets) {
@@ -153,7 +202,8 @@ export abstract class RoiHeadsBase extends Module {
     }
   }
 
-  abstract forward(features: FeatureMaps, proposals: Proposals[], imageSizes: [number, number][], gt?: GtInstances[]): { detections: Detections[]; losses: Map<string, Tensor> };
+  /** Training: the named losses of the sampled proposals against the ground truth. */
+  abstract forward(features: FeatureMaps, proposals: Proposals[], imageSizes: [number, number][], gt: GtInstances[]): Map<string, Tensor>;
 }
 
 function concatFloat(parts: Float32Array[]): Float32Array {
@@ -184,43 +234,37 @@ export class StandardRoiHeads extends RoiHeadsBase {
     return 1;
   }
 
-  boxStage(k: number, features: FeatureMaps, boxes: BoxArray, batchIndex: Int32Array): { scores: Tensor; deltas: Tensor } {
+  boxHeadOnPooled(k: number, pooled: Tensor): { scores: Tensor; deltas: Tensor } {
     if (k !== 0) throw new Error(`box stage ${k} does not exist: Mask R-CNN has one box head`);
-    return this.box_predictor.forward(this.box_head.forward(this.boxPooler.forward(features, boxes, batchIndex)));
+    return this.box_predictor.forward(this.box_head.forward(pooled));
   }
 
-  forward(features: FeatureMaps, proposals: Proposals[], imageSizes: [number, number][], gt?: GtInstances[]): { detections: Detections[]; losses: Map<string, Tensor> } {
+  forward(features: FeatureMaps, proposals: Proposals[], imageSizes: [number, number][], gt: GtInstances[]): Map<string, Tensor> {
     const losses = new Map<string, Tensor>();
-    if (this.training && gt) {
-      const labeled = this.labelAndSample(proposals, gt);
-      const { boxes, batchIndex } = batchBoxes(labeled.map((l) => l.boxes));
-      const { scores, deltas } = this.boxStage(0, features, boxes, batchIndex);
-      const { cls, box } = fastRcnnLosses(scores, deltas, labeled, this.cfg.num_classes, this.coder, false, this.cfg.smooth_l1_beta);
-      losses.set('loss_cls', cls);
-      losses.set('loss_box_reg', box);
-      const mask = this.maskLoss(features, labeled, gt, imageSizes);
-      if (mask) losses.set('loss_mask', mask);
-      return { detections: [], losses };
-    }
-    const detections = this.inferBoxes(features, proposals, imageSizes);
-    this.predictMasks(features, detections);
-    return { detections, losses };
+    const labeled = this.labelAndSample(proposals, gt);
+    const { boxes, batchIndex } = batchBoxes(labeled.map((l) => l.boxes));
+    const { scores, deltas } = this.boxStage(0, features, boxes, batchIndex);
+    const { cls, box } = fastRcnnLosses(scores, deltas, labeled, this.cfg.num_classes, this.coder, false, this.cfg.smooth_l1_beta);
+    losses.set('loss_cls', cls);
+    losses.set('loss_box_reg', box);
+    const mask = this.maskLoss(features, labeled, gt, imageSizes);
+    if (mask) losses.set('loss_mask', mask);
+    return losses;
   }
 
-  private inferBoxes(features: FeatureMaps, proposals: Proposals[], imageSizes: [number, number][]): Detections[] {
+  async infer(features: FeatureMaps, proposals: Proposals[], imageSizes: [number, number][], runner: RoiHeadRunner = this.tfjsRunner): Promise<Detections[]> {
     const K = this.cfg.num_classes;
     const { boxes, batchIndex } = batchBoxes(proposals.map((p) => p.boxes));
-    const [probs, deltas] = readScoped(() => {
-      const out = this.boxStage(0, features, boxes, batchIndex);
-      return [tf.softmax(out.scores), out.deltas];
-    }) as [Float32Array, Float32Array];
+    const { probs, deltas } = await this.runBoxHead(0, features, boxes, batchIndex, runner);
     let o = 0;
-    return proposals.map((p, b) => {
+    const detections = proposals.map((p, b) => {
       const n = numBoxes(p.boxes);
       const pr = probs.subarray(o * (K + 1), (o + n) * (K + 1));
       const dl = deltas.subarray(o * K * 4, (o + n) * K * 4);
       o += n;
       return fastRcnnInference(pr, decodePerClass(dl, p.boxes, K, this.coder, false), K, imageSizes[b]!, this.test);
     });
+    await this.predictMasks(features, detections, runner);
+    return detections;
   }
 }

@@ -26,14 +26,14 @@ for (const cascade of [false, true]) {
       model.dispose();
     });
 
-    it('inference returns valid detections and leaks no tensors', () => {
+    it('inference returns valid detections and leaks no tensors', async () => {
       const cfg = tinyDetectorConfig(cascade);
       const model = new GeneralizedRCNN(cfg.model, cfg.input, 0).eval();
       const { images } = synthBatch(2, 128, 5);
       const list = model.preprocess(images);
-      model.detect(list);
+      await model.detect(list);
       const before = tf.memory().numTensors;
-      const dets = model.detect(list);
+      const dets = await model.detect(list);
       expect(tf.memory().numTensors).toBe(before);
       expect(dets).toHaveLength(2);
       for (const d of dets) {

@@ -7,6 +7,7 @@ import { OrtGraph, type OrtOptions } from '../../engine/onnx/session.js';
 import type { OnnxGraph } from '../../engine/onnx/proto.js';
 import type { GeneralizedRCNN } from '../../detection/rcnn.js';
 import type { ImageList } from '../../structures/image-list.js';
+import type { RoiHeadRunner } from '../../detection/roi-heads.js';
 import type { Detections } from '../../structures/instances.js';
 import { detectorStages } from './stages.js';
 
@@ -53,10 +54,13 @@ export function tfjsDetectorEngine(model: GeneralizedRCNN): DetectorEngine {
 }
 
 /**
- * The detector with its dense graph (images → pyramid + RPN outputs) on
- * onnxruntime: traced once per padded input shape into `graphDir` and
- * reused from there; proposals, ROI heads and mask heads run on tfjs
- * from the graph's outputs.
+ * The detector's dense stages on onnxruntime: the backbone graph (images →
+ * pyramid + RPN outputs), and the box heads (one graph per cascade stage)
+ * and the mask head on ROI features pooled by tfjs. Graphs are traced once
+ * per input shape into `graphDir` and reused from there; ROI heads take a
+ * fixed number of rows (the RPN's post-NMS top-k, or the detections kept
+ * per image), padded with zeros and cut back after the run. Proposals,
+ * ROIAlign, NMS and box decoding run on the host as on tfjs.
  */
 export class OnnxDetectorEngine implements DetectorEngine {
   private readonly graphs = new Map<string, OrtGraph>();
@@ -70,25 +74,78 @@ export class OnnxDetectorEngine implements DetectorEngine {
     this.levels = model.backbone.strides.map((l) => l.name);
   }
 
-  /** The graph for this input shape: from the folder, else traced now (once). */
-  async graphFor(shape: readonly number[]): Promise<OrtGraph> {
-    const key = shape.join('x');
-    const known = this.graphs.get(key);
-    if (known) return known;
-    const file = join(this.graphDir, `detector_dense_${key}.onnx`);
-    if (!existsSync(file)) {
+  /** The backbone graph for this input shape: from the folder, else traced now (once). */
+  graphFor(shape: readonly number[]): Promise<OrtGraph> {
+    return this.cached(`detector_dense_${shape.join('x')}`, () => {
       const zeros = tf.zeros(shape as number[]);
       try {
-        const { graph } = traceDetectorDense(this.model, zeros);
-        writeOnnxModel(file, { graph, opset: 17, producerName: 'densekit', producerVersion: '0', metadata: { stage: 'detector_dense' } });
+        return traceDetectorDense(this.model, zeros).graph;
       } finally {
         zeros.dispose();
       }
-    }
+    });
+  }
+
+  /** A cached graph file: traced by `trace` when absent. */
+  private async cached(name: string, trace: () => OnnxGraph): Promise<OrtGraph> {
+    const known = this.graphs.get(name);
+    if (known) return known;
+    const file = join(this.graphDir, `${name}.onnx`);
+    if (!existsSync(file)) writeOnnxModel(file, { graph: trace(), opset: 17, producerName: 'densekit', producerVersion: '0', metadata: { stage: name } });
     const g = await OrtGraph.load(file, this.ort);
-    this.graphs.set(key, g);
+    this.graphs.set(name, g);
     return g;
   }
+
+  /** Run a ROI-head graph traced for `rows` rows on `pooled` ([R, ...]): padded with zero rows, in chunks when R exceeds them. */
+  private async runRows(name: string, rows: number, pooled: Tensor, stage: (x: Tensor) => Record<string, Tensor>): Promise<Record<string, Float32Array>> {
+    const [r, ...rest] = pooled.shape as number[];
+    const shape = [rows, ...rest];
+    const g = await this.cached(`${name}_${shape.join('x')}`, () => {
+      const zeros = tf.zeros(shape);
+      try {
+        const { graph, outputs } = traceGraph(() => stage(zeros), [{ name: 'pooled', tensor: zeros }], { name, model: this.model });
+        for (const t of Object.values(outputs)) t.dispose();
+        return graph;
+      } finally {
+        zeros.dispose();
+      }
+    });
+    const rowSize = rest.reduce((a, b) => a * b, 1);
+    const data = pooled.dataSync() as Float32Array;
+    const parts: Record<string, Float32Array[]> = {};
+    for (let start = 0; start < r!; start += rows) {
+      const n = Math.min(rows, r! - start);
+      const chunk = new Float32Array(rows * rowSize);
+      chunk.set(data.subarray(start * rowSize, (start + n) * rowSize));
+      const out = await g.run({ pooled: { data: chunk, shape } });
+      for (const [k, v] of Object.entries(out)) (parts[k] ??= []).push((v.data as Float32Array).subarray(0, (n * v.data.length) / rows));
+    }
+    return Object.fromEntries(Object.entries(parts).map(([k, ps]) => [k, ps.length === 1 ? ps[0]! : concat(ps)]));
+  }
+
+  /** The ROI heads' dense steps on onnxruntime. */
+  readonly roiRunner: RoiHeadRunner = {
+    boxHead: async (k, pooled) => {
+      const roi = this.model.roi_heads;
+      const out = await this.runRows(`box_head_${k}`, this.model.cfg.rpn.post_nms_topk_test, pooled, (x) => {
+        const o = roi.boxHeadOnPooled(k, x);
+        return { probs: tf.softmax(o.scores), deltas: o.deltas };
+      });
+      return { probs: out.probs!, deltas: out.deltas! };
+    },
+    maskProbs: async (pooled, classes) => {
+      const head = this.model.roi_heads.mask_head!;
+      const out = await this.runRows('mask_head', this.model.cfg.test.detections_per_image || 100, pooled, (x) => ({ probs: tf.sigmoid(head.forward(x)) }));
+      // All classes' masks [R, M, M, K] → each box's own class, [R, M, M].
+      const all = out.probs!;
+      const K = head.numClasses;
+      const perBox = all.length / classes.length / K;
+      const picked = new Float32Array(classes.length * perBox);
+      for (let i = 0; i < classes.length; i++) for (let p = 0; p < perBox; p++) picked[i * perBox + p] = all[(i * perBox + p) * K + classes[i]!]!;
+      return picked;
+    },
+  };
 
   async detect(list: ImageList): Promise<Detections[]> {
     const g = await this.graphFor(list.tensor.shape);
@@ -98,7 +155,7 @@ export class OnnxDetectorEngine implements DetectorEngine {
     const pyramid = new Map(this.levels.map((l, i) => [l, toTf(names.pyramid[i]!)]));
     const heads = this.levels.map((_, i) => ({ logits: toTf(names.logits[i]!), deltas: toTf(names.deltas[i]!) }));
     try {
-      return this.model.detectFromDense(pyramid, heads, list.sizes);
+      return await this.model.detectFromDense(pyramid, heads, list.sizes, this.roiRunner);
     } finally {
       for (const t of pyramid.values()) t.dispose();
       for (const h of heads) {
@@ -112,4 +169,14 @@ export class OnnxDetectorEngine implements DetectorEngine {
     for (const g of this.graphs.values()) await g.release();
     this.graphs.clear();
   }
+}
+
+function concat(parts: Float32Array[]): Float32Array {
+  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
 }

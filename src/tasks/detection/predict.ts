@@ -35,7 +35,7 @@ export async function detectImages(model: GeneralizedRCNN, images: { image: Host
     const list = model.preprocess(resized, 'test');
     let dets: Detections[];
     try {
-      dets = o.engine ? await o.engine.detect(list) : model.detect(list);
+      dets = o.engine ? await o.engine.detect(list) : await model.detect(list);
     } finally {
       list.tensor.dispose();
     }
@@ -56,6 +56,23 @@ export async function detectImages(model: GeneralizedRCNN, images: { image: Host
   return results;
 }
 
+/** One image file's detections, or why it could not be read. */
+export type FileOutcome = { results: CocoDetection[] } | { failed: string };
+
+/**
+ * Run the detector on one image file. A file that is missing or cannot be
+ * decoded is reported (`failed`), not thrown.
+ */
+export async function predictFile(model: GeneralizedRCNN, item: ImageInput, input: InputConfig, o: PredictOptions): Promise<FileOutcome> {
+  let image: HostImage;
+  try {
+    image = await loadRgb(item.file);
+  } catch (err) {
+    return { failed: err instanceof DensekitError ? err.message : String(err) };
+  }
+  return { results: await detectImages(model, [{ image, imageId: item.imageId }], input, { ...o, onImage: undefined }) };
+}
+
 /**
  * Run the detector on image files. Files that are missing or cannot be
  * decoded are reported (by name) and skipped; the others are processed.
@@ -65,15 +82,9 @@ export async function predictFiles(model: GeneralizedRCNN, inputs: ImageInput[],
   const failed: { file: string; reason: string }[] = [];
   let done = 0;
   for (const item of inputs) {
-    let image: HostImage;
-    try {
-      image = await loadRgb(item.file);
-    } catch (err) {
-      failed.push({ file: item.file, reason: err instanceof DensekitError ? err.message : String(err) });
-      o.onImage?.(++done, inputs.length);
-      continue;
-    }
-    results.push(...(await detectImages(model, [{ image, imageId: item.imageId }], input, { ...o, onImage: undefined })));
+    const r = await predictFile(model, item, input, o);
+    if ('failed' in r) failed.push({ file: item.file, reason: r.failed });
+    else results.push(...r.results);
     o.onImage?.(++done, inputs.length);
   }
   return { results, failed };

@@ -4,10 +4,13 @@
  *  - inference per image, split by stage (backbone + pyramid, RPN, ROI heads,
  *    mask paste + RLE), on a synthetic image; the score threshold is 0 so the
  *    box and mask heads do the work of a trained model (100 detections);
+ *  - the same inference on the ONNX engine (`--engines tfjs,onnx`): the
+ *    backbone and the ROI heads as traced graphs on onnxruntime-node; its
+ *    first image traces them (the export time);
  *  - one training iteration (forward, backward, AdamW) at batch 1.
  *  Inference and training run in separate processes.
  * Randomly initialised weights: time does not depend on their values.
- *   npm run bench:detector [-- --models mask_rcnn,cascade --size base --img 1024 --runs 2 --train 1]
+ *   npm run bench:detector [-- --models mask_rcnn,cascade --size base --img 1024 --runs 2 --train 1 --engines tfjs,onnx]
  */
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -17,6 +20,7 @@ import { arg, ROOT } from './lib/args.js';
 
 interface ChildResult {
   backend: string;
+  exportMs?: number;
   stages: Record<string, number[]>;
   trainMs: number[];
   maxRssMb: number;
@@ -28,7 +32,7 @@ const CONFIGS = {
   cascade: 'configs/coco/cascade_mask_rcnn_vitdet_beit3',
 } as const;
 
-async function child(model: keyof typeof CONFIGS, size: string, img: number, runs: number, trainIters: number): Promise<void> {
+async function child(model: keyof typeof CONFIGS, size: string, img: number, runs: number, trainIters: number, engineName = 'tfjs'): Promise<void> {
   const { initBackend } = await import('../src/engine/backend.js');
   const { tf } = await import('../src/engine/tf.js');
   const { loadConfig } = await import('../src/config/load.js');
@@ -56,6 +60,12 @@ async function child(model: keyof typeof CONFIGS, size: string, img: number, run
 
   // Inference, stage by stage: each stage's outputs are read back before the next starts.
   net.eval();
+  const { OnnxDetectorEngine } = await import('../src/tasks/detection/onnx-engine.js');
+  const { mkdtempSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const graphDir = engineName === 'onnx' ? mkdtempSync(join(tmpdir(), 'dk-bench-det-')) : undefined;
+  const engine = graphDir ? new OnnxDetectorEngine(net, graphDir) : undefined;
   const stages: Record<string, number[]> = { backbone: [], rpn: [], roi_heads: [], postprocess: [], total: [] };
   let detections = 0;
   const inferOnce = async (record: boolean) => {
@@ -63,11 +73,13 @@ async function child(model: keyof typeof CONFIGS, size: string, img: number, run
     const t0 = performance.now();
     // Node's backends (wasm, cpu, tfjs-node) run kernels synchronously: a stage ends when detect says so.
     let last = t0;
-    const dets = await net.detect(list, (stage) => {
-      const now = performance.now();
-      if (record) stages[stage]!.push(now - last);
-      last = now;
-    });
+    const dets = engine
+      ? await engine.detect(list)
+      : await net.detect(list, (stage) => {
+          const now = performance.now();
+          if (record) stages[stage]!.push(now - last);
+          last = now;
+        });
     const t4 = performance.now();
     const coco = toCocoResults(dets[0]!, {
       imageId: 1,
@@ -86,8 +98,12 @@ async function child(model: keyof typeof CONFIGS, size: string, img: number, run
     }
   };
   process.stderr.write('inference\n');
+  const tw = performance.now();
   if (runs > 0) await inferOnce(false);
+  const exportMs = engine ? performance.now() - tw : undefined;
   for (let r = 0; r < runs; r++) await inferOnce(true);
+  if (engine) await engine.dispose();
+  if (graphDir) rmSync(graphDir, { recursive: true, force: true });
 
   process.stderr.write(`training; ${(tf.memory().numBytes / 2 ** 20).toFixed(0)} MB in tensors\n`);
   // Training iterations at batch 1 (the first one is a warm-up).
@@ -110,7 +126,7 @@ async function child(model: keyof typeof CONFIGS, size: string, img: number, run
     list.tensor.dispose();
     if (it > 0) trainMs.push(performance.now() - t0);
   }
-  const out: ChildResult = { backend: info.name, stages, trainMs, maxRssMb: process.resourceUsage().maxRSS / 1024, detections };
+  const out: ChildResult = { backend: engine ? 'onnx' : info.name, exportMs, stages, trainMs, maxRssMb: process.resourceUsage().maxRSS / 1024, detections };
   process.stdout.write(JSON.stringify(out));
 }
 
@@ -120,13 +136,14 @@ async function main(): Promise<void> {
   const img = Number(arg('img', '1024'));
   const runs = Number(arg('runs', '2'));
   const trainIters = Number(arg('train', '1'));
+  const engines = arg('engines', 'tfjs').split(',');
   const rows: (string | number)[][] = [];
-  for (const m of models) {
+  for (const m of models) for (const engine of engines) {
     if (!(m in CONFIGS)) throw new Error(`unknown model ${m}; choose from ${Object.keys(CONFIGS).join(', ')}`);
     // Inference and training each in a fresh process: peak memory per task,
     // and neither inherits the other's wasm heap layout.
     const runChild = (inferRuns: number, iters: number): ChildResult => {
-      const p = spawnSync(process.execPath, ['--conditions=source', '--import', 'tsx', fileURLToPath(import.meta.url), '--child', m, size, String(img), String(inferRuns), String(iters)], {
+      const p = spawnSync(process.execPath, ['--conditions=source', '--import', 'tsx', fileURLToPath(import.meta.url), '--child', m, size, String(img), String(inferRuns), String(iters), engine], {
         cwd: ROOT,
         encoding: 'utf8',
         maxBuffer: 1 << 24,
@@ -135,8 +152,9 @@ async function main(): Promise<void> {
       return JSON.parse(p.stdout) as ChildResult;
     };
     const r = runs > 0 ? runChild(runs, 0) : undefined;
-    const t = trainIters > 0 ? runChild(0, trainIters) : undefined;
-    const s = (k: string) => (r ? (median(r.stages[k]!) / 1000).toFixed(2) : '-');
+    // Training runs on tfjs whatever the inference engine: once per model.
+    const t = trainIters > 0 && engine === engines[0] ? runChild(0, trainIters) : undefined;
+    const s = (k: string) => (r && r.stages[k]!.length ? (median(r.stages[k]!) / 1000).toFixed(2) : '-');
     rows.push([
       `${m} ${size}`,
       `${img}x${img}`,
@@ -146,6 +164,7 @@ async function main(): Promise<void> {
       s('roi_heads'),
       s('postprocess'),
       s('total'),
+      r?.exportMs ? (r.exportMs / 1000).toFixed(1) : '-',
       r ? r.detections : '-',
       r ? r.maxRssMb.toFixed(0) : '-',
       t ? (median(t.trainMs) / 1000).toFixed(1) : '-',
@@ -154,7 +173,7 @@ async function main(): Promise<void> {
   }
   printTable(
     `Detector inference per image (median of ${runs}) and one training iteration at batch 1 (median of ${trainIters}) — ${machine()}`,
-    ['model', 'input', 'backend', 'backbone s', 'RPN s', 'ROI heads s', 'paste+RLE s', 'inference s', 'dets', 'inference peak RSS MB', 'train iter s', 'train peak RSS MB'],
+    ['model', 'input', 'engine', 'backbone s', 'RPN s', 'ROI heads s', 'paste+RLE s', 'inference s', 'first image (traces) s', 'dets', 'inference peak RSS MB', 'train iter s', 'train peak RSS MB'],
     rows,
   );
 }
@@ -162,5 +181,5 @@ async function main(): Promise<void> {
 if (process.argv.includes('--child')) {
   const i = process.argv.indexOf('--child');
   const a = process.argv.slice(i + 1);
-  await child(a[0] as keyof typeof CONFIGS, a[1]!, Number(a[2]), Number(a[3]), Number(a[4]));
+  await child(a[0] as keyof typeof CONFIGS, a[1]!, Number(a[2]), Number(a[3]), Number(a[4]), a[5]);
 } else await main();

@@ -20,6 +20,12 @@ export type { TaskEvaluation } from './train/task.js';
 export { listImages, imageIds, type ImageInput } from './tasks/inputs.js';
 export { detectorStages, type DetectorStages } from './tasks/detection/stages.js';
 export { segmenterStages, type SegmenterStages } from './tasks/semantic/stages.js';
+export { chooseEngine, describeEngine, graphCacheDir, type EngineName, type InferenceEngine } from './tasks/engine.js';
+export { OnnxDetectorEngine, tfjsDetectorEngine, traceDetectorDense, type DetectorEngine } from './tasks/detection/onnx-engine.js';
+export { exportDetectorOnnx } from './tasks/detection/export.js';
+export { traceGraph, type TraceInput, type TraceOptions } from './engine/onnx/tracer.js';
+export { writeOnnxModel } from './io/onnx-file.js';
+export { OrtGraph, loadOnnxRuntime, type OrtDevice, type OrtOptions } from './engine/onnx/session.js';
 
 // Inference
 export { detectImages, predictFiles, type PredictOptions, type PredictOutput } from './tasks/detection/predict.js';

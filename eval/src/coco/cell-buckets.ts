@@ -1,5 +1,3 @@
-import type { CocoAnnotation } from './types.js';
-
 /**
  * Annotations grouped by evaluation cell — an (image, category) pair, or an
  * image where categories are not used — in the order pycocotools groups
@@ -16,24 +14,24 @@ export interface Buckets {
 }
 
 /**
- * Bucket annotations by cell (image index * K + category index with
- * `useCats`, else the image index); annotations of other images or
- * categories are left out. Within a cell: file order (useCats), or
+ * Bucket annotations, given by their image and category ids, by cell
+ * (image index * K + category index with `useCats`, else the image
+ * index); annotations of other images or categories are left out. Within a cell: file order (useCats), or
  * category (in catIds order) then file order.
  */
-export function bucketByCell(anns: readonly CocoAnnotation[], imgIndex: Map<number, number>, catIndex: Map<number, number>, useCats: boolean, nCells: number): Buckets {
+export function bucketByCell(imageIds: Float64Array, categoryIds: Float64Array, imgIndex: Map<number, number>, catIndex: Map<number, number>, useCats: boolean, nCells: number): Buckets {
+  const n = imageIds.length;
   const K = catIndex.size;
-  const key = new Int32Array(anns.length);
+  const key = new Int32Array(n);
   const counts = new Int32Array(nCells + 1);
   let order: number[] | null = null;
   if (!useCats) {
-    order = anns.map((_, i) => i);
-    order.sort((a, b) => catIndex.get(anns[a]!.category_id)! - catIndex.get(anns[b]!.category_id)! || a - b);
+    order = Array.from({ length: n }, (_, i) => i);
+    order.sort((a, b) => catIndex.get(categoryIds[a]!)! - catIndex.get(categoryIds[b]!)! || a - b);
   }
-  for (let j = 0; j < anns.length; j++) {
-    const a = anns[j]!;
-    const ii = imgIndex.get(a.image_id);
-    const ci = catIndex.get(a.category_id);
+  for (let j = 0; j < n; j++) {
+    const ii = imgIndex.get(imageIds[j]!);
+    const ci = catIndex.get(categoryIds[j]!);
     if (ii === undefined || ci === undefined) {
       key[j] = -1;
       continue;
@@ -46,7 +44,7 @@ export function bucketByCell(anns: readonly CocoAnnotation[], imgIndex: Map<numb
   for (let c = 0; c < nCells; c++) start[c + 1] = start[c]! + counts[c + 1]!;
   const fill = start.slice(0, nCells);
   const idx = new Int32Array(start[nCells]!);
-  for (let q = 0; q < anns.length; q++) {
+  for (let q = 0; q < n; q++) {
     const j = order ? order[q]! : q;
     const c = key[j]!;
     if (c >= 0) idx[fill[c]!++] = j;

@@ -4,7 +4,6 @@ import type { Coco } from './coco.js';
 import type { IouType } from './params.js';
 import { bbIou, refineRleIou, rleToBbox } from './rle.js';
 import { CountsArena } from './rle-bytes.js';
-import type { CocoAnnotation } from './types.js';
 
 /**
  * The IoU matrix of one evaluation cell, as pycocotools' computeIoU: box
@@ -19,25 +18,17 @@ function atLeast<T extends Int32Array | Float64Array | Uint8Array>(buf: T, n: nu
   return buf.length >= n ? buf : make(Math.max(n, buf.length * 2));
 }
 
-/** [x,y,w,h] of the evaluated annotations (those in a cell), by annotation index. */
-function boxesOf(anns: readonly CocoAnnotation[], cells: Buckets, coco: Coco): Float64Array {
-  const out = new Float64Array(anns.length * 4);
-  for (const i of cells.idx) {
-    const b = anns[i]!.bbox;
-    if (!b || b.length !== 4) throw new EvalInputError(`annotation ${anns[i]!.id} has no bbox`, coco.source);
-    out[i * 4] = b[0]!;
-    out[i * 4 + 1] = b[1]!;
-    out[i * 4 + 2] = b[2]!;
-    out[i * 4 + 3] = b[3]!;
-  }
-  return out;
+/** [x,y,w,h] of every annotation; an evaluated one (in a cell) must have a bbox. */
+function boxesOf(coco: Coco, cells: Buckets): Float64Array {
+  const cols = coco.columns;
+  const { xywh, has } = cols.boxes();
+  for (const i of cells.idx) if (!has[i]) throw new EvalInputError(`annotation ${cols.idOf(i)} has no bbox`, coco.source);
+  return xywh;
 }
 
 export class CellIous {
   /** Where a cell's detection masks are decoded while they are compared. */
   private readonly arena = new CountsArena();
-  private readonly gts: readonly CocoAnnotation[];
-  private readonly dts: readonly CocoAnnotation[];
   /** [x,y,w,h] of every GT / detection in a cell (bbox evaluation only). */
   private readonly gtBox: Float64Array;
   private readonly dtBox: Float64Array;
@@ -56,11 +47,9 @@ export class CellIous {
     gtB: Buckets,
     dtB: Buckets,
   ) {
-    this.gts = cocoGt.dataset.annotations;
-    this.dts = cocoDt.dataset.annotations;
     const bbox = iouType === 'bbox';
-    this.gtBox = bbox ? boxesOf(this.gts, gtB, cocoGt) : NO_IOUS;
-    this.dtBox = bbox ? boxesOf(this.dts, dtB, cocoDt) : NO_IOUS;
+    this.gtBox = bbox ? boxesOf(cocoGt, gtB) : NO_IOUS;
+    this.dtBox = bbox ? boxesOf(cocoDt, dtB) : NO_IOUS;
   }
 
   /**
@@ -116,8 +105,6 @@ export class CellIous {
   private maskIous(o: Float64Array, dtOrder: Int32Array, gtMembers: Int32Array): Float64Array {
     const D = dtOrder.length;
     const G = gtMembers.length;
-    const gts = this.gts;
-    const dts = this.dts;
     const crowd = (this.crowd = atLeast(this.crowd, G, (m) => new Uint8Array(m)));
     for (let g = 0; g < G; g++) crowd[g] = this.gtCrowd[gtMembers[g]!]!;
     // A detection's mask is needed in this one cell only, so its runs go to
@@ -126,12 +113,12 @@ export class CellIous {
     // them while the results were loading.
     const db = (this.dtBoxes = atLeast(this.dtBoxes, D * 4, (m) => new Float64Array(m)));
     const gb = (this.gtBoxes = atLeast(this.gtBoxes, G * 4, (m) => new Float64Array(m)));
-    const gtRles = Array.from(gtMembers, (g) => this.cocoGt.annToRle(gts[g]!));
-    for (let d = 0; d < D; d++) this.cocoDt.maskBoxInto(dts[dtOrder[d]!]!, db, d * 4);
+    const gtRles = Array.from(gtMembers, (g) => this.cocoGt.rleAt(g));
+    for (let d = 0; d < D; d++) this.cocoDt.maskBoxIntoAt(dtOrder[d]!, db, d * 4);
     for (let g = 0; g < G; g++) gb.set(rleToBbox(gtRles[g]!), g * 4);
     bbIou(db, gb, D, G, crowd, o);
     this.arena.reset();
-    refineRleIou(o, D, G, (d) => this.cocoDt.annToRleIn(dts[dtOrder[d]!]!, this.arena), (g) => gtRles[g]!, crowd);
+    refineRleIou(o, D, G, (d) => this.cocoDt.rleInAt(dtOrder[d]!, this.arena), (g) => gtRles[g]!, crowd);
     return o;
   }
 }

@@ -6,7 +6,6 @@ import { HelperThread, type AccumulateJob } from './helper-thread.js';
 import { greedyMatch } from './match.js';
 import { Params, type IouType } from './params.js';
 import { perCategoryAp, summarizeAccumulated } from './summarize.js';
-import type { CocoAnnotation } from './types.js';
 
 /** Detections from which a helper thread accumulates while evaluate() runs. */
 const PARALLEL_DETECTIONS = 20000;
@@ -37,13 +36,6 @@ function uniqueSorted(v: readonly number[]): number[] {
   return [...new Set(v)].sort((a, b) => a - b);
 }
 
-/** One numeric field of every annotation (a plain loop: TypedArray.from with a map function is several times slower). */
-function column(anns: readonly CocoAnnotation[], field: (a: CocoAnnotation) => number): Float64Array {
-  const out = new Float64Array(anns.length);
-  for (let i = 0; i < anns.length; i++) out[i] = field(anns[i]!);
-  return out;
-}
-
 /**
  * COCO detection evaluation, numerically identical to pycocotools'
  * COCOeval for iouType bbox and segm (every quirk of the reference is kept:
@@ -67,8 +59,11 @@ export class CocoEval {
     maxDets: number[];
     useCats: boolean;
     nCatsInKey: number;
-    gts: CocoAnnotation[];
-    dts: CocoAnnotation[];
+    gtCrowd: Uint8Array;
+    gtArea: Float64Array;
+    gtId: Float64Array;
+    dtArea: Float64Array;
+    dtId: Float64Array;
     gtB: Buckets;
     dtB: Buckets;
     dtScore: Float64Array;
@@ -119,12 +114,12 @@ export class CocoEval {
     const nCells = I * Kk;
     // All annotations, in file order: bucketing keeps only those of the evaluated
     // images (and categories), in the order pycocotools' getAnnIds gives within a cell.
-    const gts = this.cocoGt.dataset.annotations;
-    const dts = this.cocoDt.dataset.annotations;
-    const dtScore = column(dts, (d) => d.score ?? 0);
-    const gtB = bucketByCell(gts, imgIndex, catIndex, p.useCats, nCells);
-    const dtB = bucketByCell(dts, imgIndex, catIndex, p.useCats, nCells);
-    const gtCrowd = Uint8Array.from(gts, (g) => (g.iscrowd ? 1 : 0));
+    const gts = this.cocoGt.columns;
+    const dts = this.cocoDt.columns;
+    const dtScore = dts.numbers('score');
+    const gtB = bucketByCell(gts.numbers('image_id'), gts.numbers('category_id'), imgIndex, catIndex, p.useCats, nCells);
+    const dtB = bucketByCell(dts.numbers('image_id'), dts.numbers('category_id'), imgIndex, catIndex, p.useCats, nCells);
+    const gtCrowd = gts.crowdFlags();
     // Checks the boxes of a bbox evaluation, before any state is kept.
     const ious = new CellIous(p.iouType, this.cocoGt, this.cocoDt, gtCrowd, gtB, dtB);
     this.state = {
@@ -134,8 +129,11 @@ export class CocoEval {
       maxDets,
       useCats: p.useCats,
       nCatsInKey: Kk,
-      gts,
-      dts,
+      gtCrowd,
+      gtArea: gts.numbers('area'),
+      gtId: gts.numbers('id'),
+      dtArea: dts.numbers('area'),
+      dtId: dts.numbers('id'),
       gtB,
       dtB,
       dtScore,
@@ -155,10 +153,7 @@ export class CocoEval {
       this.pipeline = { helper, job, recThrs: [...p.recThrs], T };
     }
     const job = this.pipeline?.job;
-    const gtArea = column(gts, (g) => g.area);
-    const gtId = column(gts, (g) => g.id);
-    const dtArea = column(dts, (d) => d.area);
-    const dtId = column(dts, (d) => d.id);
+    const { gtArea, gtId, dtArea, dtId } = s;
     const areaLo = Float64Array.from(s.areaRng, (r) => r[0]);
     const areaHi = Float64Array.from(s.areaRng, (r) => r[1]);
     // Scratch buffers, grown as needed.
@@ -296,13 +291,10 @@ export class CocoEval {
     const T = this.params.iouThrs.length;
     const D = dtOrder.length;
     const Gfull = gtMembers.length;
-    const gtIgFile = Array.from(gtMembers, (gi) => {
-      const g = s.gts[gi]!;
-      return g.iscrowd || g.area < aRng[0] || g.area > aRng[1] ? 1 : 0;
-    });
+    const gtIgFile = Array.from(gtMembers, (gi) => (s.gtCrowd[gi] || s.gtArea[gi]! < aRng[0] || s.gtArea[gi]! > aRng[1] ? 1 : 0));
     const order = Int32Array.from(gtIgFile.map((_, i) => i).sort((a, b) => gtIgFile[a]! - gtIgFile[b]! || a - b));
     const G = order.length;
-    const gt = Array.from(order, (g) => s.gts[gtMembers[g]!]!);
+    const gt = Array.from(order, (g) => gtMembers[g]!);
     const ig = Uint8Array.from(order, (g) => gtIgFile[g]!);
     const dtm = new Float64Array(T * D);
     const gtm = new Float64Array(T * G);
@@ -315,15 +307,15 @@ export class CocoEval {
       Gfull,
       order,
       ig,
-      Uint8Array.from(gt, (g) => (g.iscrowd ? 1 : 0)),
-      Float64Array.from(gt, (g) => g.id),
-      Float64Array.from(dtOrder, (i) => s.dts[i]!.id),
+      Uint8Array.from(gt, (gi) => s.gtCrowd[gi]!),
+      Float64Array.from(gt, (gi) => s.gtId[gi]!),
+      Float64Array.from(dtOrder, (i) => s.dtId[i]!),
       dtm,
       gtm,
       dtIg,
     );
     for (let d = 0; d < D; d++) {
-      const area = s.dts[dtOrder[d]!]!.area;
+      const area = s.dtArea[dtOrder[d]!]!;
       if (area < aRng[0] || area > aRng[1]) for (let t = 0; t < T; t++) if (dtm[t * D + d] === 0) dtIg[t * D + d] = 1;
     }
     const rows = (a: ArrayLike<number>, n: number) => Array.from({ length: T }, (_, t) => Array.from(a).slice(t * n, (t + 1) * n));
@@ -332,11 +324,11 @@ export class CocoEval {
       category_id: catId,
       aRng,
       maxDet,
-      dtIds: Array.from(dtOrder, (i) => s.dts[i]!.id),
-      gtIds: gt.map((g) => g.id),
+      dtIds: Array.from(dtOrder, (i) => s.dtId[i]!),
+      gtIds: gt.map((gi) => s.gtId[gi]!),
       dtMatches: rows(dtm, D),
       gtMatches: rows(gtm, G),
-      dtScores: Array.from(dtOrder, (i) => s.dts[i]!.score!),
+      dtScores: Array.from(dtOrder, (i) => s.dtScore[i]!),
       gtIgnore: Array.from(ig),
       dtIgnore: rows(dtIg, D),
     };

@@ -1,4 +1,5 @@
-export { Coco, type AnnFilter, type LoadResOptions } from './coco.js';
+export { Coco, type AnnFilter, type LoadResOptions, type ReadAnnotationsOptions } from './coco.js';
+export type { AnnotationColumns, NumericField } from './annotation-columns.js';
 export { readJson } from './json-file.js';
 export { CocoEval, type EvalImg, type CocoEvalOptions } from './cocoeval.js';
 export type { Accumulated } from './accumulate-category.js';

@@ -1,4 +1,4 @@
-import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { EvalInputError } from '../errors.js';
 
 /* JSON files read for evaluation: every failure names the file. */
@@ -50,4 +50,13 @@ export function parseJson(bytes: Uint8Array, path: string): unknown {
 /** Read and parse a JSON file, naming the file in every error. */
 export function readJson(path: string): unknown {
   return parseJson(readBytes(path), path);
+}
+
+/** A file's size in bytes, naming the file when it cannot be read. */
+export function fileSize(path: string): number {
+  try {
+    return statSync(path).size;
+  } catch (err) {
+    throw new EvalInputError(`cannot read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, path);
+  }
 }

@@ -1,5 +1,6 @@
 import { EvalInputError } from '../errors.js';
 import { rleFrString, rleStringSummary, type Rle, type RleStringSummary } from './rle.js';
+import { AnnKey, type AnnotationTable } from './annotation-table.js';
 import type { CocoDataset } from './types.js';
 
 /**
@@ -85,38 +86,105 @@ export function checkRleTotal(total: number, h: number, w: number, file: string,
   if (total !== h * w) throw new EvalInputError(`RLE counts sum to ${total}, expected ${h}x${w} = ${h * w}`, file, index, 'segmentation.counts');
 }
 
-/** Validate a COCO instances file's structure; returns it typed. */
-export function checkDataset(data: unknown, file: string): CocoDataset {
+/** The top-level shape of an instances file: an object with lists of images, annotations and categories (in that order of checking). */
+export function checkTopLevel(data: unknown, file: string, isList: (v: unknown) => boolean = Array.isArray): Record<string, unknown> {
   if (typeof data !== 'object' || data === null || Array.isArray(data)) {
     throw new EvalInputError('not a COCO instances file (expected an object with images, annotations, categories)', file);
   }
   const d = data as Record<string, unknown>;
   for (const key of ['images', 'annotations', 'categories']) {
-    if (!Array.isArray(d[key])) throw new EvalInputError(`not a COCO instances file: "${key}" must be a list`, file, undefined, key);
+    if (!isList(d[key])) throw new EvalInputError(`not a COCO instances file: "${key}" must be a list`, file, undefined, key);
   }
-  const images = d.images as Record<string, unknown>[];
+  return d;
+}
+
+/** Check every image (id, size, unique ids); returns their ids. */
+export function checkImages(images: readonly unknown[], file: string): Set<number> {
   const imageIds = new Set<number>();
-  images.forEach((im, i) => {
+  images.forEach((value, i) => {
+    const im = value as Record<string, unknown>;
     if (typeof im !== 'object' || im === null) throw new EvalInputError('must be an object', file, i, 'images');
     if (!isNum(im.id)) throw new EvalInputError('id must be a number', file, i, 'images.id');
     if (!Number.isInteger(im.width) || !Number.isInteger(im.height)) throw new EvalInputError('width and height must be integers', file, i, 'images.width/height');
     if (imageIds.has(im.id)) throw new EvalInputError(`duplicate image id ${im.id}`, file, i, 'images.id');
     imageIds.add(im.id);
   });
-  const catIds = new Set<number>();
-  (d.categories as Record<string, unknown>[]).forEach((c, i) => {
+  return imageIds;
+}
+
+export function checkCategories(categories: readonly unknown[], file: string): void {
+  categories.forEach((value, i) => {
+    const c = value as Record<string, unknown>;
     if (typeof c !== 'object' || c === null || !isNum(c.id)) throw new EvalInputError('id must be a number', file, i, 'categories.id');
-    catIds.add(c.id);
   });
-  (d.annotations as Record<string, unknown>[]).forEach((a, i) => {
-    if (typeof a !== 'object' || a === null) throw new EvalInputError('must be an object', file, i, 'annotations');
-    if (!isNum(a.id)) throw new EvalInputError('id must be a number', file, i, 'annotations.id');
-    if (!isNum(a.image_id)) throw new EvalInputError('image_id must be a number', file, i, 'annotations.image_id');
-    if (!imageIds.has(a.image_id)) throw new EvalInputError(`image_id ${a.image_id} is not in images`, file, i, 'annotations.image_id');
-    if (!isNum(a.category_id)) throw new EvalInputError('category_id must be a number', file, i, 'annotations.category_id');
-    if (a.bbox !== undefined) checkBox(a.bbox, file, i, 'annotations.bbox');
-    if (a.area !== undefined && !isNum(a.area)) throw new EvalInputError('area must be a number', file, i, 'annotations.area');
-    if (a.segmentation !== undefined) checkSegmentation(a.segmentation, file, i);
-  });
+}
+
+/** Check annotation entry i. */
+export function checkAnnotation(value: unknown, file: string, i: number, imageIds: ReadonlySet<number>): void {
+  const a = value as Record<string, unknown>;
+  if (typeof a !== 'object' || a === null) throw new EvalInputError('must be an object', file, i, 'annotations');
+  if (!isNum(a.id)) throw new EvalInputError('id must be a number', file, i, 'annotations.id');
+  if (!isNum(a.image_id)) throw new EvalInputError('image_id must be a number', file, i, 'annotations.image_id');
+  if (!imageIds.has(a.image_id)) throw new EvalInputError(`image_id ${a.image_id} is not in images`, file, i, 'annotations.image_id');
+  if (!isNum(a.category_id)) throw new EvalInputError('category_id must be a number', file, i, 'annotations.category_id');
+  if (a.bbox !== undefined) checkBox(a.bbox, file, i, 'annotations.bbox');
+  if (a.area !== undefined && !isNum(a.area)) throw new EvalInputError('area must be a number', file, i, 'annotations.area');
+  if (a.segmentation !== undefined) checkSegmentation(a.segmentation, file, i);
+}
+
+/** Validate a COCO instances file's structure; returns it typed. */
+export function checkDataset(data: unknown, file: string): CocoDataset {
+  const d = checkTopLevel(data, file);
+  const imageIds = checkImages(d.images as unknown[], file);
+  checkCategories(d.categories as unknown[], file);
+  (d.annotations as unknown[]).forEach((a, i) => checkAnnotation(a, file, i, imageIds));
   return data as CocoDataset;
+}
+
+/**
+ * checkAnnotation of every annotation in a table, on its columns; the first
+ * one that fails is made into its object and checked as such, so that the
+ * error is the one checkDataset gives.
+ */
+export function checkTable(t: AnnotationTable, file: string, imageIds: ReadonlySet<number>): void {
+  // Coordinates outside a float's range or polygons of fewer than 3 points are rare: look for any first.
+  const coordsFinite = t.coords.allFinite();
+  let shortPart = false;
+  for (let j = 0, start = 0; j < t.partEnds.length && !shortPart; j++) {
+    const end = t.partEnds.get(j);
+    shortPart = end - start < 6;
+    start = end;
+  }
+  const finite = Number.isFinite;
+  const need = (1 << AnnKey.Id) | (1 << AnnKey.ImageId) | (1 << AnnKey.CategoryId);
+  for (let i = 0; i < t.length; i++) {
+    const layout = t.layoutOf.get(i);
+    // Kept whole as parsed: checked as such.
+    if (layout === 0) {
+      checkAnnotation(t.get(i), file, i, imageIds);
+      continue;
+    }
+    const has = t.layouts[layout]!.present;
+    const imageId = t.imageId.get(i);
+    let good = (has & need) === need && finite(t.id.get(i)) && finite(imageId) && imageIds.has(imageId) && finite(t.categoryId.get(i));
+    if (good && has & (1 << AnnKey.Bbox)) for (let k = 0; k < 4; k++) good &&= finite(t.bbox.get(4 * i + k));
+    if (good && has & (1 << AnnKey.Area)) good = finite(t.area.get(i));
+    if (good && has & (1 << AnnKey.Segmentation)) {
+      if (t.segValues.has(i)) checkSegmentation(t.segValues.get(i), file, i);
+      else if (!coordsFinite || shortPart) good = polygonsGood(t, i);
+    }
+    if (!good) {
+      checkAnnotation(t.get(i), file, i, imageIds);
+      throw new Error(`annotation ${i} of ${file} failed a check on its columns but not on its object`);
+    }
+  }
+}
+
+function polygonsGood(t: AnnotationTable, i: number): boolean {
+  const parts = t.polygonParts(i);
+  for (let k = 0; k < parts.length; k += 2) {
+    if (parts[k + 1]! - parts[k]! < 6) return false;
+    for (let j = parts[k]!; j < parts[k + 1]!; j++) if (!Number.isFinite(t.coords.get(j))) return false;
+  }
+  return true;
 }

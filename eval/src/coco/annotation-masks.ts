@@ -1,6 +1,6 @@
 import { EvalInputError } from '../errors.js';
 import type { AnnotationColumns } from './annotation-columns.js';
-import { AnnotationTable } from './annotation-table.js';
+import { AnnKey, AnnotationTable } from './annotation-table.js';
 import type { PolygonSet } from './helper-tasks.js';
 import type { HelperThread } from './helper-thread.js';
 import { rleFrPoly, rleFrString, rleMerge, rleToBbox } from './rle.js';
@@ -37,10 +37,10 @@ export class AnnotationMasks {
     this.columns = columns;
   }
 
-  private size(imageId: number, what: string): [number, number] {
+  private image(imageId: number, id: unknown): CocoImage {
     const img = this.imgs.get(imageId);
-    if (!img) throw new EvalInputError(`annotation ${what}: image ${imageId} is unknown`, this.source);
-    return [img.height, img.width];
+    if (!img) throw new EvalInputError(`annotation ${id}: image ${imageId} is unknown`, this.source);
+    return img;
   }
 
   /** The mask of a segmentation (or, without one, of the box) in an image of h x w. */
@@ -65,8 +65,8 @@ export class AnnotationMasks {
 
   /** Coco.annToRleOnce: the mask, not kept. */
   rleOnce(ann: CocoAnnotation): Rle {
-    const [h, w] = this.size(ann.image_id, String(ann.id));
-    return this.make(ann.segmentation, ann.bbox, h, w, ann.id);
+    const img = this.image(ann.image_id, ann.id);
+    return this.make(ann.segmentation, ann.bbox, img.height, img.width, ann.id);
   }
 
   /** Coco.annToRleIn: a mask read from a results file is decoded into `arena`. */
@@ -107,10 +107,10 @@ export class AnnotationMasks {
   private rleOnceAt(i: number): Rle {
     const c = this.columns;
     if (!(c instanceof AnnotationTable) || c.odd.has(i)) return this.rleOnce(c.get(i));
-    const [h, w] = this.size(c.imageIdOf(i), String(c.idOf(i)));
+    const { height: h, width: w } = this.image(c.imageIdOf(i), c.idOf(i));
     const parts = c.polygonParts(i);
     if (parts.length === 0) {
-      const box = c.bboxInto(i, [], 0) ? c.bbox.slice(4 * i, 4 * i + 4) : undefined;
+      const box = c.has(i, AnnKey.Bbox) ? c.bbox.slice(4 * i, 4 * i + 4) : undefined;
       return this.make(c.segmentation(i), box, h, w, c.idOf(i));
     }
     const rles: Rle[] = [];

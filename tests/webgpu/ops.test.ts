@@ -209,7 +209,7 @@ describe.skipIf(!gpu.ok)(`webgpu ops and gradients equal wasm (${gpu.adapter})`,
     const async = await tf.mul(x, 2).data();
     expect(maxAbsDiff(sync, async)).toBe(0);
     // Many different sizes, each freed: the pool keeps at most what the peak of live bytes leaves room for.
-    for (let i = 0; i < 60; i++) tf.tidy(() => tf.add(tf.fill([20_000 + 997 * i], 1), 1).dataSync());
+    for (let i = 0; i < 60; i++) tf.tidy(() => void tf.add(tf.fill([20_000 + 997 * i], 1), 1).dataSync());
     const m = gpuMemory()!;
     expect(m.live + m.pooled).toBeLessThanOrEqual(Math.max(m.peakLive, m.live + 64 * 2 ** 20));
   });

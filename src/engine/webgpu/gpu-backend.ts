@@ -129,6 +129,8 @@ export function defineBackendClass(Base: typeof WebGPUBackend): new (device: GPU
     private destroyedByUs = false;
     /** Synchronous reads so far (each drains the GPU queue). */
     syncReads = 0;
+    /** Milliseconds spent in synchronous reads (waiting for the GPU included). */
+    syncReadMs = 0;
 
     constructor(device: GPUDevice, adapterInfo: GPUAdapterInfo) {
       super(device, adapterInfo);
@@ -178,6 +180,7 @@ export function defineBackendClass(Base: typeof WebGPUBackend): new (device: GPU
       if (data.values != null || data.dtype === 'string' || data.dtype === 'complex64') return super.readSync(dataId);
       const source = data.resource;
       if (!(source instanceof GPUBuffer)) throw new Error('webgpu: readSync of a tensor that is not in a GPU buffer');
+      const t0 = performance.now();
       const size = source.size;
       const staging = this.bufferManager.acquireBuffer(size, GPUBufferUsage.COPY_DST | GPUBufferUsage.MAP_READ);
       this.ensureCommandEncoderReady();
@@ -194,6 +197,7 @@ export function defineBackendClass(Base: typeof WebGPUBackend): new (device: GPU
       staging.unmap();
       this.bufferManager.releaseBuffer(staging);
       this.syncReads++;
+      this.syncReadMs += performance.now() - t0;
       const values = tf.util.convertBackendValuesAndArrayBuffer(bytes, data.dtype) as BackendValues;
       data.values = values;
       return values;
@@ -227,6 +231,8 @@ export interface DensekitWebGPUBackend extends WebGPUBackend {
   readonly pool: PoolBound;
   /** Synchronous reads so far (each drains the GPU queue). */
   syncReads: number;
+  /** Milliseconds spent in synchronous reads (waiting for the GPU included). */
+  syncReadMs: number;
   /** Throw the first device error, if one was reported. */
   checkErrors(): void;
   /** Free every pooled buffer now. */

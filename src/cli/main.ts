@@ -10,6 +10,7 @@ import { registerConvert } from './commands/convert.js';
 import { registerDemo } from './commands/demo.js';
 import { registerVisualize } from './commands/visualize.js';
 import { registerExport } from './commands/export.js';
+import { registerMerge } from './commands/merge.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -23,6 +24,7 @@ export function buildProgram(): Command {
   registerTrain(program);
   registerEval(program);
   registerPredict(program);
+  registerMerge(program);
   registerConvert(program);
   registerExport(program);
   registerData(program);

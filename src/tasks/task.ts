@@ -2,6 +2,7 @@ import type { RunConfig } from '../config/schema.js';
 import type { TaskEvaluation } from '../train/task.js';
 import type { TrainOptions, TrainResult } from '../train/trainer.js';
 import type { InferenceEngine } from './engine.js';
+import type { ShardSpec } from './shards.js';
 
 /** What a model does: detection (boxes, instance masks) or semantic segmentation (a class per pixel). */
 export type TaskKind = 'detection' | 'semantic';
@@ -21,6 +22,22 @@ export interface PredictFilesOptions {
   scoreThreshold?: number;
   /** Told after each image: how many are done, of how many. */
   onImage?: (done: number, total: number) => void;
+  /** Told once before the first image: how many this run found done already (resumed), of how many. */
+  onStart?: (done: number, total: number) => void;
+  /**
+   * Run only this shard of the sorted image list (image k goes to shard
+   * k mod N). A detector then writes `<out stem>.shard-I-of-N.jsonl`
+   * (records with a header naming the run) instead of `out`; a segmenter
+   * writes its label maps into `out` as always, and
+   * `predictions.shard-I-of-N.jsonl` beside them.
+   */
+  shard?: ShardSpec;
+  /** Continue the log an interrupted run left (images it holds are not predicted again). */
+  resume?: boolean;
+  /** Semantic: record each image's class areas against the annotation PNGs in this folder (for exact, mergeable mIoU). */
+  gtDir?: string;
+  /** The config file's name, for the header of the predictions file. */
+  configFile?: string;
 }
 
 export interface EvaluateOptions {
@@ -35,6 +52,13 @@ export interface PredictSummary {
   summary: string;
   /** Images that could not be read (the others were processed). */
   skipped: SkippedImage[];
+  /** The files written (results, predictions file). */
+  files?: string[];
+  /** Images found done in an earlier run's log (with `resume`), and images predicted now. */
+  resumed?: number;
+  ran?: number;
+  /** Things the user should know (a torn log line dropped, a log replaced). */
+  notes?: string[];
 }
 
 /**

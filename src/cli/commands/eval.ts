@@ -9,7 +9,7 @@ import { initBackend, describeBackend } from '../../engine/backend.js';
 import { taskFor } from '../../tasks/index.js';
 import { chooseEngine, describeEngine } from '../../tasks/engine.js';
 import { parseCount, type EngineOptions } from './engine-options.js';
-import { evaluateCocoFiles } from '../../tasks/detection/evaluate.js';
+import { evaluateCocoInputs } from '../../tasks/detection/evaluate-inputs.js';
 import { evaluateSemanticDirs, formatSemanticReport } from '../../tasks/semantic/evaluate.js';
 
 export function registerEval(program: Command): void {
@@ -18,18 +18,24 @@ export function registerEval(program: Command): void {
     .command('coco')
     .description('COCO evaluation identical to pycocotools (prints its summary)')
     .requiredOption('--gt <file>', 'ground-truth COCO instances JSON')
-    .requiredOption('--dt <file>', 'results JSON (list of detections)')
+    .requiredOption('--dt <files...>', 'results: a COCO results JSON, or several files / globs (the shards of one run, checked to be complete, or plain results lists)')
     .option('--iou-type <type>', 'bbox or segm', 'bbox')
     .option('--json <file>', 'also write {stats, perCategory, ...} as JSON')
+    .option('--group-detections <n>', 'several files: evaluate categories in groups of about n detections (bounds memory)', parseCount)
     .action(
-      action((opts: { gt: string; dt: string; iouType: string; json?: string }) => {
+      action((opts: { gt: string; dt: string[]; iouType: string; json?: string; groupDetections?: number }) => {
         if (opts.iouType !== 'bbox' && opts.iouType !== 'segm') throw new DensekitError(`--iou-type must be bbox or segm, got ${opts.iouType}`);
-        const report = evaluateCocoFiles(opts.gt, opts.dt, opts.iouType);
+        const report = evaluateCocoInputs(opts.gt, opts.dt, opts.iouType, { groupDetections: opts.groupDetections });
+        if (report.inputs.files > 1 || report.inputs.shards > 0) {
+          const what = report.inputs.shards > 0 ? `${report.inputs.shards} shards of one run` : `${report.inputs.files} results files`;
+          process.stderr.write(`densekit: ${what}: ${report.inputs.detections} detections, evaluated in ${report.inputs.groups} group${report.inputs.groups > 1 ? 's' : ''} of categories\n`);
+        }
         if (report.unknownCategoryResults > 0) {
           process.stderr.write(`densekit: note: ${report.unknownCategoryResults} results name a category the GT lacks; they are ignored (as pycocotools does)\n`);
         }
         process.stdout.write(report.summary);
-        if (opts.json) writeFileAtomic(opts.json, `${JSON.stringify(report, null, 2)}\n`);
+        const { inputs: _inputs, ...rest } = report;
+        if (opts.json) writeFileAtomic(opts.json, `${JSON.stringify(rest, null, 2)}\n`);
       }),
     );
   cmd

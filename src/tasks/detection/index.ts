@@ -3,13 +3,15 @@ import type { DetectorRunConfig } from '../../config/schema.js';
 import { loadDetector, type GeneralizedRCNN } from '../../detection/rcnn.js';
 import { graphCacheDir, type InferenceEngine } from '../engine.js';
 import { OnnxDetectorEngine, tfjsDetectorEngine, type DetectorEngine } from './onnx-engine.js';
-import { writeFileAtomic } from '../../util/atomic-write.js';
+import { existsSync } from 'node:fs';
 import { DensekitError } from '../../util/errors.js';
 import { imageIds } from '../inputs.js';
 import type { Task } from '../task.js';
 import { detectionDataset, trainDetector } from './train.js';
 import { detectionEvaluation, evaluateDetector } from './evaluate.js';
-import { predictFiles } from './predict.js';
+import { predictFile } from './predict.js';
+import { countResults, finishCocoList, finishRecords, isCompleteFile, planPrediction, runPrediction, skippedOf } from '../predict-run.js';
+import { shardResultsPath } from '../shards.js';
 import { exportDetectorOnnx } from './export.js';
 
 /** The engine for a detector loaded from `weights`: its traced graphs are cached per weights and config. */
@@ -39,20 +41,57 @@ export function detectionTask(config: DetectorRunConfig): Task {
     },
     async predict(weights, files, out, opts = {}) {
       const gt = opts.gt ? Coco.fromFile(opts.gt) : undefined;
-      const inputs = imageIds(files, gt);
       const K = config.model.roi_heads.num_classes;
       const categoryIds = gt ? [...gt.cats.keys()].sort((a, b) => a - b) : Array.from({ length: K }, (_, i) => i + 1);
       if (categoryIds.length !== K) throw new DensekitError(`the GT file has ${categoryIds.length} categories, the model ${K}`, { file: opts.gt });
-      const model = loadDetector(config.model, config.input, weights);
-      const engine = detectorEngine(model, weights, config, opts.engine);
-      try {
-        const { results, failed } = await predictFiles(model, inputs, config.input, { categoryIds, scoreThreshold: opts.scoreThreshold, onImage: opts.onImage, engine });
-        writeFileAtomic(out, JSON.stringify(results));
-        return { summary: `${results.length} detections on ${inputs.length - failed.length} images → ${out}`, skipped: failed };
-      } finally {
-        await engine.dispose();
-        model.dispose();
+      const scoreThreshold = opts.scoreThreshold ?? 0;
+      const plan = planPrediction({
+        task: 'detection',
+        weights,
+        configFile: opts.configFile,
+        config: { model: config.model, input: config.input },
+        files,
+        ids: (sorted) => imageIds(sorted, gt),
+        options: { scoreThreshold, categoryIds },
+        shard: opts.shard,
+        engine: opts.engine?.name,
+      });
+      // Unsharded: a COCO results list at `out`. A shard: its predictions file (records with the run's header).
+      const final = opts.shard ? shardResultsPath(out, opts.shard) : out;
+      const logPath = `${final}.log`;
+      const where = opts.shard ? ` (shard ${opts.shard.index}/${opts.shard.count})` : '';
+      if (opts.resume && opts.shard && !existsSync(logPath) && isCompleteFile(final, plan)) {
+        opts.onStart?.(plan.mine.length, plan.mine.length);
+        return { summary: `already complete: ${final}${where}`, skipped: [], files: [final], resumed: plan.mine.length, ran: 0 };
       }
+      const run = await runPrediction(plan, logPath, {
+        resume: opts.resume ?? false,
+        onStart: opts.onStart,
+        onImage: opts.onImage,
+        open: async () => {
+          const model = loadDetector(config.model, config.input, weights);
+          const engine = detectorEngine(model, weights, config, opts.engine);
+          return {
+            async predict(img) {
+              const r = await predictFile(model, img, config.input, { categoryIds, scoreThreshold, engine });
+              return 'failed' in r ? { skipped: r.failed } : { image_id: img.imageId, results: r.results };
+            },
+            async dispose() {
+              await engine.dispose();
+              model.dispose();
+            },
+          };
+        },
+      });
+      const skipped = skippedOf(plan, run.log);
+      let count: number;
+      if (opts.shard) {
+        count = countResults(plan, run.log);
+        finishRecords(plan, run.log, final, count);
+      } else count = finishCocoList(plan, run.log, final);
+      const images = plan.mine.length - skipped.length;
+      const resumed = run.resumed > 0 ? ` (${run.resumed} from the log of an earlier run)` : '';
+      return { summary: `${count} detections on ${images} images${resumed} → ${final}${where}`, skipped, files: [final], resumed: run.resumed, ran: run.ran, notes: run.notes };
     },
     exportOnnx: async (weights, outDir, size) => exportDetectorOnnx(config, weights, outDir, size),
   };

@@ -5,11 +5,26 @@ import type { Task } from '../task.js';
 import type { InferenceEngine } from '../engine.js';
 import { semanticDataset, trainSemantic } from './train.js';
 import { evaluateSemantic, semanticEvaluation, semanticReport } from './evaluate.js';
-import { predictLabelMaps } from './predict.js';
+import { labelMapName, predictLabelMapFile, type AreaTarget } from './predict.js';
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { SemanticEvaluator } from '@densekit/eval';
+import { addAreas, type AreaRows } from '../merge.js';
+import { finishRecords, isCompleteFile, planPrediction, runPrediction, skippedOf } from '../predict-run.js';
+import { shardTag } from '../shards.js';
 
 /** The segmenter's graph is not exported yet: asking for it must not silently run something else. */
 function refuseOnnx(engine: InferenceEngine | undefined): void {
   if (engine?.name === 'onnx') throw new DensekitError('the ONNX engine does not run segmenters yet: use --engine tfjs');
+}
+
+/**
+ * Area counting against annotations, as the config's validation data reads
+ * them (`reduce_zero_label`), with mmseg's ignore index 255.
+ */
+function areaTarget(config: SegmenterRunConfig, gtDir: string): AreaTarget {
+  if (!existsSync(gtDir)) throw new DensekitError('no such folder', { file: gtDir });
+  return { gtDir, numClasses: config.model.head.num_classes, reduceZeroLabel: config.data.val?.reduce_zero_label ?? true, ignoreIndex: 255 };
 }
 
 /** Semantic segmentation (Mask2Former on ViT-Adapter) as a task. */
@@ -32,13 +47,74 @@ export function semanticTask(config: SegmenterRunConfig): Task {
     },
     async predict(weights, files, out, opts = {}) {
       refuseOnnx(opts.engine);
-      const model = loadSegmenter(config.model, config.input, weights);
-      try {
-        const { written, skipped } = await predictLabelMaps(model, files, out, config.input, config.model.test, opts.onImage);
-        return { summary: `${written} label maps → ${out}`, skipped };
-      } finally {
-        model.dispose();
+      const areas = opts.gtDir ? areaTarget(config, opts.gtDir) : undefined;
+      const plan = planPrediction({
+        task: 'semantic',
+        weights,
+        configFile: opts.configFile,
+        config: { model: config.model, input: config.input },
+        files,
+        options: { areas: areas ? { numClasses: areas.numClasses, reduceZeroLabel: areas.reduceZeroLabel, ignoreIndex: areas.ignoreIndex } : null },
+        shard: opts.shard,
+        engine: opts.engine?.name,
+      });
+      if (areas) {
+        for (const img of plan.mine) {
+          const gt = join(areas.gtDir, labelMapName(img.file));
+          if (!existsSync(gt)) throw new DensekitError(`no annotation ${labelMapName(img.file)} for image ${img.file}`, { file: areas.gtDir });
+        }
       }
+      // The label maps go into `out`; beside them, while it runs, the log, and for a shard or with --gt-dir the records (with each image's areas).
+      const final = join(out, opts.shard ? `predictions.${shardTag(opts.shard)}.jsonl` : 'predictions.jsonl');
+      const logPath = `${final}.log`;
+      const where = opts.shard ? ` (shard ${opts.shard.index}/${opts.shard.count})` : '';
+      if (opts.resume && !existsSync(logPath) && isCompleteFile(final, plan)) {
+        opts.onStart?.(plan.mine.length, plan.mine.length);
+        return { summary: `already complete: ${final}${where}`, skipped: [], files: [final], resumed: plan.mine.length, ran: 0 };
+      }
+      mkdirSync(out, { recursive: true });
+      const run = await runPrediction(plan, logPath, {
+        resume: opts.resume ?? false,
+        onStart: opts.onStart,
+        onImage: opts.onImage,
+        // A recorded image whose label map is gone is predicted again.
+        stillDone: (img) => existsSync(join(out, labelMapName(img.file))),
+        open: async () => {
+          const model = loadSegmenter(config.model, config.input, weights);
+          return {
+            async predict(img) {
+              try {
+                return await predictLabelMapFile(model, img.file, out, config.input, config.model.test, areas);
+              } catch (err) {
+                if (!(err instanceof DensekitError)) throw err;
+                return { skipped: err.message };
+              }
+            },
+            async dispose() {
+              model.dispose();
+            },
+          };
+        },
+      });
+      const skipped = skippedOf(plan, run.log);
+      const written = plan.mine.length - skipped.length;
+      // The metrics of these images, from the records (the same sums `densekit merge` adds across shards).
+      let metrics = '';
+      if (areas) {
+        const ev = new SemanticEvaluator({ numClasses: areas.numClasses, reduceZeroLabel: areas.reduceZeroLabel, ignoreIndex: areas.ignoreIndex });
+        for (const img of plan.mine) {
+          const rec = run.log.record(img.k);
+          if (rec && rec.skipped === undefined) addAreas(ev, rec.areas as AreaRows);
+        }
+        const m = ev.metrics();
+        metrics = `; mIoU ${(100 * m.mIoU).toFixed(2)}, aAcc ${(100 * m.aAcc).toFixed(2)} over ${ev.images} images${opts.shard ? ' of this shard' : ''}`;
+      }
+      // The records stay beside the label maps when they are needed later: a shard's (for merge), or areas.
+      const keep = opts.shard !== undefined || areas !== undefined;
+      if (keep) finishRecords(plan, run.log, final, written);
+      else run.log.remove();
+      const resumed = run.resumed > 0 ? ` (${run.resumed} from the log of an earlier run)` : '';
+      return { summary: `${written} label maps${resumed} → ${out}${where}${metrics}`, skipped, files: keep ? [final] : [], resumed: run.resumed, ran: run.ran, notes: run.notes };
     },
     async exportOnnx() {
       throw new DensekitError('ONNX export of segmenters is not implemented yet (only detectors); the segmenter runs on tfjs');

@@ -6,7 +6,8 @@ import type { InputConfig, SemanticTestConfig } from '../../config/schema.js';
 import type { HostImage } from '../../io/rgb-image.js';
 import { resizeSample } from '../../data/semantic-transforms.js';
 import type { Mask2Former } from '../../segmentation/mask2former.js';
-import { encodeLabelPng } from '../../io/image.js';
+import { encodeLabelPng, readLabelMap } from '../../io/image.js';
+import { SemanticEvaluator } from '@densekit/eval';
 import { loadRgb } from '../../io/rgb-image.js';
 import { writeFileAtomic } from '../../util/atomic-write.js';
 import { DensekitError } from '../../util/errors.js';
@@ -93,6 +94,58 @@ export function predictSemantic(model: Mask2Former, image: HostImage, input: Inp
   return out;
 }
 
+/** Where a prediction's annotations are, to record each image's class areas against them. */
+export interface AreaTarget {
+  /** Folder of annotation PNGs named as the images (`X.jpg` → `X.png`). */
+  gtDir: string;
+  numClasses: number;
+  reduceZeroLabel: boolean;
+  ignoreIndex: number;
+}
+
+/** The label PNG's name for an image file: its stem + `.png`. */
+export function labelMapName(file: string): string {
+  return `${basename(file, extname(file))}.png`;
+}
+
+/**
+ * One image's class areas against its annotation, as mmseg counts them:
+ * rows [class, intersect, pred, label] for each class with any pixel.
+ */
+export async function imageAreas(labels: Uint8Array, width: number, height: number, file: string, t: AreaTarget): Promise<[number, number, number, number][]> {
+  const gtPath = join(t.gtDir, labelMapName(file));
+  const gt = await readLabelMap(gtPath);
+  if (gt.width !== width || gt.height !== height) throw new DensekitError(`annotation is ${gt.width}x${gt.height}, the image ${width}x${height}`, { file: gtPath });
+  const ev = new SemanticEvaluator({ numClasses: t.numClasses, reduceZeroLabel: t.reduceZeroLabel, ignoreIndex: t.ignoreIndex });
+  ev.add(labels, gt.data);
+  const rows: [number, number, number, number][] = [];
+  for (let c = 0; c < t.numClasses; c++) {
+    if (ev.areaIntersect[c] || ev.areaPred[c] || ev.areaLabel[c]) rows.push([c, ev.areaIntersect[c]!, ev.areaPred[c]!, ev.areaLabel[c]!]);
+  }
+  return rows;
+}
+
+/**
+ * Predict one image's label map and write it as `<name>.png` into `outDir`
+ * (atomically); with `areas`, also its class areas against the annotation.
+ * An unreadable image throws a DensekitError.
+ */
+export async function predictLabelMapFile(
+  model: Mask2Former,
+  file: string,
+  outDir: string,
+  input: InputConfig,
+  test: SemanticTestConfig,
+  areas?: AreaTarget,
+): Promise<{ png: string; areas?: [number, number, number, number][] }> {
+  const img = await loadRgb(file);
+  const labels = predictSemantic(model, img, input, test);
+  const png = labelMapName(file);
+  const rows = areas ? await imageAreas(labels, img.width, img.height, file, areas) : undefined;
+  writeFileAtomic(join(outDir, png), await encodeLabelPng(labels, img.width, img.height));
+  return { png, ...(rows ? { areas: rows } : {}) };
+}
+
 /** Predict label maps for image files and write one `<name>.png` (class ids) per image into a folder. */
 export async function predictLabelMaps(
   model: Mask2Former,
@@ -107,9 +160,7 @@ export async function predictLabelMaps(
   let written = 0;
   for (const file of files) {
     try {
-      const img = await loadRgb(file);
-      const labels = predictSemantic(model, img, input, test);
-      writeFileAtomic(join(outDir, `${basename(file, extname(file))}.png`), await encodeLabelPng(labels, img.width, img.height));
+      await predictLabelMapFile(model, file, outDir, input, test);
       written++;
     } catch (err) {
       if (!(err instanceof DensekitError)) throw err;

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { closeSync, fsyncSync, mkdirSync, openSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { DensekitError } from '../util/errors.js';
@@ -100,7 +101,8 @@ export interface ByteSink {
 export function writeFileAtomicStream(path: string, produce: (sink: ByteSink) => void, opts: { chunkBytes?: number } = {}): void {
   const chunk = chunkSize(opts.chunkBytes);
   const dir = dirname(path);
-  const tmp = join(dir, `.${basename(path)}.${process.pid}.${Date.now()}.tmp`);
+  // A random part too: processes in containers share pids (often 1) and can share a folder.
+  const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
   let fd: number | undefined;
   const io = <T>(what: string, f: () => T): T => {
     try {

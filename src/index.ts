@@ -20,6 +20,7 @@ export type { TaskEvaluation } from './train/task.js';
 export { listImages, imageIds, type ImageInput } from './tasks/inputs.js';
 export { parseShard, resolveShard, shardPositions, sortedImageList, type ShardSpec } from './tasks/shards.js';
 export { classifyInputs, checkShards, mergeDetections, mergeSemanticAreas, type ResultInputs, type ShardFile, type MergeSummary } from './tasks/merge.js';
+export { evaluateCocoInputs, type EvaluateInputsOptions, type InputsEvalReport } from './tasks/detection/evaluate-inputs.js';
 export { detectorStages, type DetectorStages } from './tasks/detection/stages.js';
 export { segmenterStages, type SegmenterStages } from './tasks/semantic/stages.js';
 export { chooseEngine, describeEngine, graphCacheDir, type EngineName, type InferenceEngine } from './tasks/engine.js';

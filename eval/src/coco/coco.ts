@@ -1,3 +1,5 @@
+// pycocotools' COCO class: one dataset's index and its whole query API (getAnnIds, loadAnns, annToRLE, …), kept in
+// one file as pycocotools keeps it; reading files, results and masks live in their own modules beside it.
 import { EvalInputError } from '../errors.js';
 import { fileSize, readJson } from './json-file.js';
 import { AnnotationMasks } from './annotation-masks.js';

@@ -7,6 +7,7 @@ import type { FeatureMaps } from '../backbone/simple-feature-pyramid.js';
 import { concatBoxes, numBoxes, pairwiseIou, selectBoxes, type BoxArray } from '../structures/boxes.js';
 import type { Detections, GtInstances } from '../structures/instances.js';
 import { cropAndResizeMask } from '../structures/masks.js';
+import { concatFloat32 } from '../util/float-arrays.js';
 import { BoxCoder } from './box-coder.js';
 import { ConvFcHead, BoxPredictor } from './box-head.js';
 import { MaskHead } from './mask-head.js';
@@ -174,7 +175,7 @@ export abstract class RoiHeadsBase extends Module {
     if (classes.length === 0) return tf.mul(tf.sum(this.mask_head.predictor.weight), 0);
     const { boxes: all, batchIndex } = batchBoxes(boxes);
     const logits = this.maskLogits(features, all, batchIndex, Int32Array.from(classes));
-    const target = tf.tensor3d(concatFloat(targets), [classes.length, M, M]);
+    const target = tf.tensor3d(concatFloat32(targets), [classes.length, M, M]);
     return tf.div(bceWithLogitsSum(logits, target), classes.length * M * M);
   }
 
@@ -204,16 +205,6 @@ export abstract class RoiHeadsBase extends Module {
 
   /** Training: the named losses of the sampled proposals against the ground truth. */
   abstract forward(features: FeatureMaps, proposals: Proposals[], imageSizes: [number, number][], gt: GtInstances[]): Map<string, Tensor>;
-}
-
-function concatFloat(parts: Float32Array[]): Float32Array {
-  const out = new Float32Array(parts.reduce((s, p) => s + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
 }
 
 /** Mask R-CNN's ROI heads: one 4conv1fc box head with class-specific regression, and the mask head. */

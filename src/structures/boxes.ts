@@ -1,3 +1,5 @@
+import { concatFloat32 } from '../util/float-arrays.js';
+
 /**
  * Box geometry on host arrays. Boxes are XYXY (x1, y1, x2, y2) in a flat
  * Float32Array of N*4; widths are x2 - x1 (no +1), as detectron2.
@@ -63,13 +65,7 @@ export function selectBoxes(b: BoxArray, idx: ArrayLike<number>): BoxArray {
 }
 
 export function concatBoxes(parts: BoxArray[]): BoxArray {
-  const out = new Float32Array(parts.reduce((s, p) => s + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
+  return concatFloat32(parts);
 }
 
 /** XYXY → COCO [x, y, w, h]. */

@@ -8,6 +8,7 @@ import type { OnnxGraph } from '../../engine/onnx/proto.js';
 import type { GeneralizedRCNN } from '../../detection/rcnn.js';
 import type { ImageList } from '../../structures/image-list.js';
 import type { RoiHeadRunner } from '../../detection/roi-heads.js';
+import { concatFloat32 } from '../../util/float-arrays.js';
 import type { Detections } from '../../structures/instances.js';
 import { detectorStages } from './stages.js';
 
@@ -121,7 +122,7 @@ export class OnnxDetectorEngine implements DetectorEngine {
       const out = await g.run({ pooled: { data: chunk, shape } });
       for (const [k, v] of Object.entries(out)) (parts[k] ??= []).push((v.data as Float32Array).subarray(0, (n * v.data.length) / rows));
     }
-    return Object.fromEntries(Object.entries(parts).map(([k, ps]) => [k, ps.length === 1 ? ps[0]! : concat(ps)]));
+    return Object.fromEntries(Object.entries(parts).map(([k, ps]) => [k, ps.length === 1 ? ps[0]! : concatFloat32(ps)]));
   }
 
   /** The ROI heads' dense steps on onnxruntime. */
@@ -169,14 +170,4 @@ export class OnnxDetectorEngine implements DetectorEngine {
     for (const g of this.graphs.values()) await g.release();
     this.graphs.clear();
   }
-}
-
-function concat(parts: Float32Array[]): Float32Array {
-  const out = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
 }

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
+import { EXIT_BAD_INPUT } from './run-action.js';
 import { readFileSync } from 'node:fs';
 import { registerConfig } from './commands/config.js';
 import { registerEval } from './commands/eval.js';
@@ -20,7 +21,9 @@ export function buildProgram(): Command {
     .name('densekit')
     .description('Dense prediction with BEiT-3 backbones: detection, instance and semantic segmentation')
     .version(pkg.version, '-V, --version')
-    .showHelpAfterError();
+    .showHelpAfterError()
+    // A usage error (unknown option, a missing or invalid value) is bad input like any other: exit 2.
+    .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : EXIT_BAD_INPUT));
   registerTrain(program);
   registerEval(program);
   registerPredict(program);

@@ -8,7 +8,8 @@ import { loadConfig } from '../../config/index.js';
 import { initBackend, describeBackend } from '../../engine/backend.js';
 import { taskFor } from '../../tasks/index.js';
 import { chooseEngine, describeEngine } from '../../tasks/engine.js';
-import { parseCount, type EngineOptions } from './engine-options.js';
+import type { EngineOptions } from './engine-options.js';
+import { parseCount } from '../option-values.js';
 import { evaluateCocoInputs } from '../../tasks/detection/evaluate-inputs.js';
 import { evaluateSemanticDirs, formatSemanticReport } from '../../tasks/semantic/evaluate.js';
 
@@ -43,7 +44,7 @@ export function registerEval(program: Command): void {
     .description('semantic segmentation metrics as mmseg (aAcc, mIoU, mAcc, per class)')
     .requiredOption('--gt-dir <dir>', 'folder of annotation PNGs (raw ADE20K values)')
     .requiredOption('--pred-dir <dir>', 'folder of predicted label PNGs with the same names')
-    .option('--num-classes <n>', 'number of classes', (v) => Number.parseInt(v, 10), 150)
+    .option('--num-classes <n>', 'number of classes', parseCount, 150)
     .option('--reduce-zero-label', 'raw 0 is ignored and k becomes k-1 (ADE20K)', false)
     .option('--json <file>', 'also write {aAcc, mIoU, mAcc, perClass} as JSON (fractions, null for NaN)')
     .action(

@@ -4,7 +4,7 @@ import { initBackend, describeBackend } from '../../engine/backend.js';
 import { taskFor } from '../../tasks/index.js';
 import { action } from '../run-action.js';
 import { collect } from './config.js';
-import { parseCount } from './engine-options.js';
+import { parseCount } from '../option-values.js';
 
 export function registerExport(program: Command): void {
   const cmd = program.command('export').description('export a trained model for other runtimes');

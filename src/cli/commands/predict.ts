@@ -3,7 +3,8 @@ import { loadConfig } from '../../config/index.js';
 import { initBackend, describeBackend } from '../../engine/backend.js';
 import { taskFor } from '../../tasks/index.js';
 import { chooseEngine, describeEngine } from '../../tasks/engine.js';
-import { parseCount, type EngineOptions } from './engine-options.js';
+import type { EngineOptions } from './engine-options.js';
+import { parseCount, parseCountOrZero, parseScore } from '../option-values.js';
 import { listImages } from '../../tasks/inputs.js';
 import { resolveShard } from '../../tasks/shards.js';
 import type { SkippedImage } from '../../tasks/task.js';
@@ -35,9 +36,6 @@ interface PredictCliOptions extends EngineOptions {
 }
 
 /** A non-negative integer option value. */
-function parseCountOrZero(value: string): number {
-  return value.trim() === '0' ? 0 : parseCount(value);
-}
 
 export function registerPredict(program: Command): void {
   program
@@ -49,7 +47,7 @@ export function registerPredict(program: Command): void {
     .requiredOption('-o, --out <path>', 'results JSON to write (detector; a shard writes <stem>.shard-I-of-N.jsonl beside it) or folder for label PNGs (segmenter)')
     .option('--task <task>', 'detection or semantic (default: what the config\'s model does); checked against the config')
     .option('--gt <file>', 'detector: COCO file whose image ids and category ids the results should use')
-    .option('--score-thr <x>', 'detector: drop detections scoring below this', Number.parseFloat, 0)
+    .option('--score-thr <x>', 'detector: drop detections scoring below this (0 to 1)', parseScore, 0)
     .option('--gt-dir <dir>', 'segmenter: annotation PNGs; each image\'s class areas are recorded, so shards merge to the exact mIoU')
     .option('--shard <I/N>', 'predict only shard I of N (0-based) of the sorted image list: image k goes to shard k mod N')
     .option('--shards <n>', 'shard count for a Kubernetes Indexed Job (the index comes from JOB_COMPLETION_INDEX; or set DENSEKIT_SHARDS)', parseCount)

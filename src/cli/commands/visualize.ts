@@ -14,6 +14,7 @@ import { ADE20K_CLASSES } from '../../data/ade20k-classes.js';
 import type { CocoDetection } from '../../detection/postprocess.js';
 import { progress } from '../../util/progress.js';
 import { action } from '../run-action.js';
+import { parseCount, parseScore } from '../option-values.js';
 
 interface VisOpts {
   images: string;
@@ -66,8 +67,8 @@ export function registerVisualize(program: Command): void {
     .option('--dt <file>', 'COCO results JSON')
     .option('--gt <file>', 'COCO GT file: names, image files, and GT vs prediction with misses / false positives')
     .option('-o, --out <dir>', 'output folder', 'out/visualize')
-    .option('--score-thr <x>', 'hide detections below this score', Number.parseFloat, 0.3)
-    .option('--limit <n>', 'at most this many images', (v) => Number.parseInt(v, 10))
+    .option('--score-thr <x>', 'hide detections below this score (0 to 1)', parseScore, 0.3)
+    .option('--limit <n>', 'at most this many images', parseCount)
     .option('--semantic', 'semantic mode: overlay label PNGs (--pred-dir, optional --gt-dir)', false)
     .option('--pred-dir <dir>', 'predicted label PNGs (semantic mode)')
     .option('--gt-dir <dir>', 'annotation PNGs (semantic mode)')
@@ -89,7 +90,7 @@ export function registerVisualize(program: Command): void {
     .command('report')
     .description('write a self-contained HTML report of a training run (metrics, curves, gallery)')
     .requiredOption('--run <dir>', 'the run folder (where config.yaml and metrics.jsonl are)')
-    .option('--limit <n>', 'gallery size', (v) => Number.parseInt(v, 10), 12)
+    .option('--limit <n>', 'gallery size', parseCount, 12)
     .action(
       action(async (o: { run: string; limit: number }) => {
         const index = await writeReport(o.run, { limit: o.limit });

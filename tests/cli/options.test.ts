@@ -1,0 +1,24 @@
+import { describe, expect, it } from 'vitest';
+import { parseCount, parseCountOrZero, parseScore } from '../../src/cli/option-values.js';
+import { runCli } from '../helpers/cli.js';
+
+describe('option values', () => {
+  it('are parsed with their type and range', () => {
+    expect(parseCount('12')).toBe(12);
+    for (const bad of ['0', '-3', '1.5', 'abc', '', '1e3']) expect(() => parseCount(bad), bad).toThrow('expected a positive integer');
+    expect(parseCountOrZero('0')).toBe(0);
+    expect(parseScore('0.25')).toBe(0.25);
+    for (const bad of ['abc', '', '-0.1', '1.5', 'NaN', 'Infinity']) expect(() => parseScore(bad), bad).toThrow('expected a number between 0 and 1');
+  });
+
+  it('a bad value is a usage error naming the option, exit 2, before anything runs', () => {
+    const r = runCli(['predict', '-c', 'nope.yaml', '-w', 'w', '-i', 'x', '-o', 'o.json', '--score-thr', 'abc']);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/option '--score-thr <x>' argument 'abc' is invalid\. expected a number between 0 and 1/);
+    const t = runCli(['eval', 'model', '-c', 'nope.yaml', '-w', 'w', '--threads', '0']);
+    expect(t.status).toBe(2);
+    expect(t.stderr).toMatch(/--threads <n>' argument '0' is invalid/);
+    expect(runCli(['no-such-command']).status).toBe(2);
+    expect(runCli(['--version']).status).toBe(0);
+  });
+});

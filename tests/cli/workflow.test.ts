@@ -66,6 +66,9 @@ describe('detector workflow', () => {
     expect(wrongTask.status).toBe(2);
     expect(wrongTask.stderr).toMatch(/model\.arch/);
     expect(existsSync(join(dir, 'x'))).toBe(false);
+    const intoFolder = runCli(['predict', '-c', 'configs/demo/mask_rcnn_tiny_synth.yaml', '-w', weights, '-i', join(data, 'val'), '-o', data, ...sets]);
+    expect(intoFolder.status).toBe(2);
+    expect(intoFolder.stderr).toContain(`${data}: is a folder; a detector writes its results to a JSON file`);
 
     const summary = ok(runCli(['eval', 'coco', '--gt', gt, '--dt', results, '--iou-type', 'segm']));
     expect(summary.split('\n').filter((l) => l.includes('Average Precision'))).toHaveLength(6);

@@ -3,7 +3,7 @@ import type { DetectorRunConfig } from '../../config/schema.js';
 import { loadDetector, type GeneralizedRCNN } from '../../detection/rcnn.js';
 import { graphCacheDir, type InferenceEngine } from '../engine.js';
 import { OnnxDetectorEngine, tfjsDetectorEngine, type DetectorEngine } from './onnx-engine.js';
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { DensekitError } from '../../util/errors.js';
 import { imageIds } from '../inputs.js';
 import type { Task } from '../task.js';
@@ -58,6 +58,8 @@ export function detectionTask(config: DetectorRunConfig): Task {
       });
       // Unsharded: a COCO results list at `out`. A shard: its predictions file (records with the run's header).
       const final = opts.shard ? shardResultsPath(out, opts.shard) : out;
+      // Checked before any work: a folder here would only fail at the very end.
+      if (existsSync(final) && statSync(final).isDirectory()) throw new DensekitError('is a folder; a detector writes its results to a JSON file (give a file name)', { file: final });
       const logPath = `${final}.log`;
       const where = opts.shard ? ` (shard ${opts.shard.index}/${opts.shard.count})` : '';
       if (opts.resume && opts.shard && !existsSync(logPath) && isCompleteFile(final, plan)) {

@@ -14,3 +14,4 @@ export { dense, batchMatMul } from './ops/dense.js';
 export { conv2d, conv2dTranspose } from './ops/conv2d.js';
 export { depthwiseConv2d } from './ops/depthwise-conv2d.js';
 export { gatherRows } from './ops/gather.js';
+export { WasmOutOfMemoryError, WasmKernelError, memoryStage, wasmHeapStats, type WasmHeapStats } from './wasm-memory.js';

@@ -1,7 +1,7 @@
 import { Module } from '../engine/module.js';
 import { tf, type Tensor } from '../engine/tf.js';
 import { Conv2d } from '../engine/layers/conv2d.js';
-import { dense } from '../engine/ops/dense.js';
+import { denseWeight } from '../engine/ops/dense.js';
 
 /**
  * Patch embedding: a P x P / P conv (`proj`, with bias) over NHWC images.
@@ -27,6 +27,6 @@ export class PatchEmbed extends Module {
     const gh = h / P;
     const gw = w / P;
     const patches = images.reshape([b, gh, P, gw, P, c]).transpose([0, 1, 3, 2, 4, 5]).reshape([b, gh, gw, P * P * c]);
-    return tf.add(dense(patches, this.proj.weight.reshape([P * P * c, this.dim])), this.proj.bias!);
+    return tf.add(denseWeight(patches, this.proj.weight.reshape([P * P * c, this.dim])), this.proj.bias!);
   }
 }

@@ -12,6 +12,8 @@ import { resize2d } from '../engine/ops/resize.js';
 import * as init from '../engine/init.js';
 import { MsDeformAttn, levelReferencePoints } from '../engine/layers/ms-deform-attn.js';
 import { Beit3Encoder } from './beit3.js';
+import { memoryStage } from '../engine/wasm-memory.js';
+import { freeUntaped } from '../engine/ops/eager.js';
 
 /** Conv (no bias) + BatchNorm + ReLU. */
 class ConvBnRelu extends Module {
@@ -23,7 +25,7 @@ class ConvBnRelu extends Module {
     this.bn = this.module('bn', new BatchNorm2d(outCh));
   }
   forward(x: Tensor): Tensor {
-    return tf.relu(this.bn.forward(this.conv.forward(x)));
+    return tf.tidy(() => tf.relu(this.bn.forward(this.conv.forward(x))));
   }
 }
 
@@ -48,7 +50,11 @@ export class SpatialPriorModule extends Module {
   }
   forward(images: Tensor): Tensor[] {
     let x = images;
-    for (const s of this.stem.items) x = s.forward(x);
+    for (const s of this.stem.items) {
+      const prev = x;
+      x = s.forward(prev);
+      if (prev !== images) freeUntaped(prev);
+    }
     const c1 = maxPool2d(x, 3, 2, 1);
     const c2 = this.conv2.forward(c1);
     const c3 = this.conv3.forward(c2);
@@ -104,7 +110,7 @@ class Injector extends Module {
     this.gamma = this.param('gamma', init.constant([dim], initValue));
   }
   forward(x: Tensor, ref: Tensor, c: Tensor, shapes: [number, number][]): Tensor {
-    return tf.add(x, tf.mul(this.gamma, this.attn.forward(this.query_norm.forward(x), ref, this.feat_norm.forward(c), shapes)));
+    return tf.tidy(() => tf.add(x, tf.mul(this.gamma, this.attn.forward(this.query_norm.forward(x), ref, this.feat_norm.forward(c), shapes))));
   }
 }
 
@@ -123,9 +129,12 @@ class Extractor extends Module {
     this.ffn_norm = this.module('ffn_norm', new LayerNorm(dim, 1e-6));
     this.ffn = this.module('ffn', new ConvFfn(dim, Math.round(dim * cffnRatio)));
   }
+  /** In a scope of its own: at 896² an extractor's norms and ConvFFN over the prior's 16,464 tokens are ~0.3 GB. */
   forward(c: Tensor, ref: Tensor, x: Tensor, hw: [number, number]): Tensor {
-    const y = tf.add(c, this.attn.forward(this.query_norm.forward(c), ref, this.feat_norm.forward(x), [hw]));
-    return tf.add(y, this.ffn.forward(this.ffn_norm.forward(y), hw[0], hw[1]));
+    return tf.tidy(() => {
+      const y = tf.add(c, this.attn.forward(this.query_norm.forward(c), ref, this.feat_norm.forward(x), [hw]));
+      return tf.add(y, this.ffn.forward(this.ffn_norm.forward(y), hw[0], hw[1]));
+    });
   }
 }
 
@@ -188,9 +197,13 @@ export class VitAdapter extends Module {
     const D = this.net.embedDim;
     const h = H / 16;
     const w = W / 16;
-    const [c1, c2m, c3m, c4m] = this.spm.forward(images);
-    const tok = (m: Tensor, i: number) => tf.add(m!.reshape([b, -1, D]), this.level_embed.slice([i, 0], [1, D]).reshape([1, 1, D]));
-    let c = tf.concat([tok(c2m!, 0), tok(c3m!, 1), tok(c4m!, 2)], 1);
+    // The stem's full-resolution intermediates (~0.9 GB at 896²) are freed here.
+    const [c1, c] = memoryStage('spatial prior', () => tf.tidy(() => {
+      const [m1, m2, m3, m4] = this.spm.forward(images);
+      const tok = (m: Tensor, i: number) => tf.add(m.reshape([b, -1, D]), this.level_embed.slice([i, 0], [1, D]).reshape([1, 1, D]));
+      return [m1!, tf.concat([tok(m2!, 0), tok(m3!, 1), tok(m4!, 2)], 1)];
+    }));
+    let prior = c!;
     const priorShapes: [number, number][] = [
       [2 * h, 2 * w],
       [h, w],
@@ -207,32 +220,65 @@ export class VitAdapter extends Module {
     let cls = tf.add(tf.tile(this.net.cls_token!, [b, 1, 1]), this.net.pos_embed.slice([0, 0], [1, D]).reshape([1, 1, D]));
     const outs: Tensor[] = [];
     this.opts.interactions.forEach(([first, last], i) => {
-      x = this.injectors.items[i]!.forward(x, ref1, c, priorShapes);
-      let t = tf.concat([cls, x], 1);
-      for (let k = first; k <= last; k++) {
-        const prev = t;
-        t = tf.tidy(() => this.net.blocks.items[k]!.forwardTokens(prev));
-      }
-      cls = t.slice([0, 0, 0], [b, 1, D]);
-      x = t.slice([0, 1, 0], [b, h * w, D]);
-      c = this.extractors.items[i]!.forward(c, ref2, x, [h, w]);
-      if (i === this.opts.interactions.length - 1) for (const e of this.extra_extractors.items) c = e.forward(c, ref2, x, [h, w]);
-      outs.push(x.reshape([b, h, w, D]));
+      // One scope per interaction: only the tokens, the prior and the output
+      // map leave it (the deformable attentions, ConvFFNs and norms of six
+      // extractors over the 4·h·w-token prior otherwise all lived until the end).
+      const [x0, cls0, c0] = [x, cls, prior];
+      const [xi, clsi, ci, out] = memoryStage(`interaction ${i + 1}`, () => tf.tidy(() => {
+        const xin = this.injectors.items[i]!.forward(x0, ref1, c0, priorShapes);
+        let t = tf.concat([cls0, xin], 1);
+        for (let k = first; k <= last; k++) {
+          const prev = t;
+          t = tf.tidy(() => this.net.blocks.items[k]!.forwardTokens(prev));
+          prev.dispose();
+        }
+        const xo = t.slice([0, 1, 0], [b, h * w, D]);
+        let co = this.extractors.items[i]!.forward(c0, ref2, xo, [h, w]);
+        if (i === this.opts.interactions.length - 1) for (const e of this.extra_extractors.items) co = e.forward(co, ref2, xo, [h, w]);
+        return [xo, t.slice([0, 0, 0], [b, 1, D]), co, xo.reshape([b, h, w, D])];
+      }));
+      for (const prev of [x0, cls0, c0]) prev.dispose();
+      [x, cls, prior] = [xi!, clsi!, ci!];
+      outs.push(out!);
     });
-    // Split the prior back into maps.
+    // Split the prior back into maps; each level in its own scope (at 896²
+    // the stride-4 level's upsampled, added and normalised copies are 154 MB each).
     const n2 = 4 * h * w;
     const n3 = h * w;
-    let f2 = c.slice([0, 0, 0], [b, n2, D]).reshape([b, 2 * h, 2 * w, D]);
-    let f3 = c.slice([0, n2, 0], [b, n3, D]).reshape([b, h, w, D]);
-    let f4 = c.slice([0, n2 + n3, 0], [b, n3 / 4, D]).reshape([b, h / 2, w / 2, D]);
-    let f1 = tf.add(this.up.forward(f2), c1!);
-    if (this.opts.addVitFeature) {
-      f1 = tf.add(f1, resize2d(outs[0]!, 4 * h, 4 * w, 'linear'));
-      f2 = tf.add(f2, resize2d(outs[1]!, 2 * h, 2 * w, 'linear'));
-      f3 = tf.add(f3, outs[2]!);
-      f4 = tf.add(f4, resize2d(outs[3]!, h / 2, w / 2, 'linear'));
-    }
-    return [f1, f2, f3, f4].map((f, i) => this.norms.items[i]!.forward(f)) as [Tensor, Tensor, Tensor, Tensor];
+    const vit = this.opts.addVitFeature;
+    const level = (i: number, f: () => Tensor) =>
+      memoryStage('output maps', () =>
+        tf.tidy(() => {
+          const t = f();
+          const y = this.norms.items[i]!.forward(t);
+          freeUntaped(t);
+          return y;
+        }),
+      );
+    const f2 = () => prior.slice([0, 0, 0], [b, n2, D]).reshape([b, 2 * h, 2 * w, D]);
+    const maps = [
+      level(0, () => {
+        const up = this.up.forward(f2());
+        const t = tf.add(up, c1!);
+        freeUntaped(up);
+        if (!vit) return t;
+        const fine = resize2d(outs[0]!, 4 * h, 4 * w, 'linear');
+        const sum = tf.add(t, fine);
+        freeUntaped(t, fine);
+        return sum;
+      }),
+      level(1, () => (vit ? tf.add(f2(), resize2d(outs[1]!, 2 * h, 2 * w, 'linear')) : f2())),
+      level(2, () => {
+        const t = prior.slice([0, n2, 0], [b, n3, D]).reshape([b, h, w, D]);
+        return vit ? tf.add(t, outs[2]!) : t;
+      }),
+      level(3, () => {
+        const t = prior.slice([0, n2 + n3, 0], [b, n3 / 4, D]).reshape([b, h / 2, w / 2, D]);
+        return vit ? tf.add(t, resize2d(outs[3]!, h / 2, w / 2, 'linear')) : t;
+      }),
+    ] as [Tensor, Tensor, Tensor, Tensor];
+    for (const t of [c1!, prior, x, cls, ...outs]) t.dispose();
+    return maps;
   }
 
   /** lr-decay layer id (ViT-Adapter's constructor: embeddings 0, block i → i+1, adapter and heads last). */

@@ -12,6 +12,7 @@ import { Rpn, type Proposals } from './rpn.js';
 import { StandardRoiHeads, type RoiHeadRunner, type RoiHeadsBase } from './roi-heads.js';
 import { CascadeRoiHeads } from './cascade-roi-heads.js';
 import { loadTrainedWeights } from '../io/load-weights.js';
+import { memoryStage, memoryStageAsync } from '../engine/wasm-memory.js';
 
 /**
  * The detector (detectron2's GeneralizedRCNN), read top-down:
@@ -89,15 +90,17 @@ export class GeneralizedRCNN extends Beit3Model {
    * dense steps run on `runner` (default: tfjs).
    */
   async detect(images: ImageList, onStageDone?: (stage: 'backbone' | 'rpn' | 'roi_heads') => void, runner?: RoiHeadRunner): Promise<Detections[]> {
-    const features = this.features(images);
+    const features = memoryStage('backbone', () => this.features(images));
     try {
       onStageDone?.('backbone');
       let proposals: Proposals[] = [];
-      tf.tidy(() => {
-        proposals = this.proposal_generator.forward(features, images.sizes).proposals;
-      });
+      memoryStage('rpn', () =>
+        tf.tidy(() => {
+          proposals = this.proposal_generator.forward(features, images.sizes).proposals;
+        }),
+      );
       onStageDone?.('rpn');
-      const out = await this.roi_heads.infer(features, proposals, images.sizes, runner);
+      const out = await memoryStageAsync('roi heads', () => this.roi_heads.infer(features, proposals, images.sizes, runner));
       onStageDone?.('roi_heads');
       return out;
     } finally {

@@ -1,7 +1,10 @@
 import { Module } from '../engine/module.js';
 import { tf, type Tensor } from '../engine/tf.js';
 import { Rng, withInitSeed } from '../engine/random.js';
-import { resize2d } from '../engine/ops/resize.js';
+import { interpMatrix } from '../engine/ops/resize.js';
+import { dense } from '../engine/ops/dense.js';
+import { RowAssembler } from '../engine/ops/assemble.js';
+import { memoryStage } from '../engine/wasm-memory.js';
 import type { InputConfig, Mask2FormerConfig } from '../config/schema.js';
 import { buildEncoder } from '../backbone/vitdet.js';
 import { VitAdapter, interactionIndexes } from '../backbone/vit-adapter.js';
@@ -12,7 +15,7 @@ import { MaskedAttentionDecoder, type Prediction } from './masked-decoder.js';
 import { loadTrainedWeights } from '../io/load-weights.js';
 import { toImageList, type ImageList } from '../structures/image-list.js';
 import type { HostImage } from '../io/rgb-image.js';
-import { SetCriterion, semanticInference, type SemanticTarget } from './criterion.js';
+import { SetCriterion, type SemanticTarget } from './criterion.js';
 
 /** The segmentation head: pixel decoder + masked-attention decoder. */
 class SemSegHead extends Module {
@@ -109,11 +112,27 @@ export class Mask2Former extends Beit3Model {
 
   /**
    * The inference output of the last decoder layer: class logits [B, Q, K+1]
-   * (no-object last) and mask logits [B, Q, H/4, W/4].
+   * (no-object last) and mask logits [B, Q, H/4, W/4]. Each stage runs in
+   * its own scope and only its outputs outlive it.
    */
   queryOutputs(images: Tensor): Prediction {
-    const preds = this.predictions(images);
-    return preds[preds.length - 1]!;
+    const feats = memoryStage('backbone', () => tf.tidy(() => this.backbone.forward(images)));
+    const decoded = memoryStage('pixel decoder', () =>
+      tf.tidy(() => {
+        const { maskFeatures, multiScale } = this.sem_seg_head.pixel_decoder.forward(feats);
+        return [maskFeatures, ...multiScale];
+      }),
+    );
+    for (const f of feats) f.dispose();
+    const [maskFeatures, ...multiScale] = decoded;
+    const [logits, masks] = memoryStage('transformer decoder', () =>
+      tf.tidy(() => {
+        const p = this.sem_seg_head.predictor.forward(multiScale, maskFeatures!, { lastOnly: true })[0]!;
+        return [p.logits, p.masks];
+      }),
+    );
+    for (const t of decoded) t.dispose();
+    return { logits: logits!, masks: masks! };
   }
 
   losses(images: Tensor, targets: SemanticTarget[]): Map<string, Tensor> {
@@ -122,21 +141,84 @@ export class Mask2Former extends Beit3Model {
 
   /**
    * Per-pixel class scores [B, H, W, K] at the input resolution: mask logits
-   * upsampled (bilinear) from stride 4, then the class-weighted combination.
+   * upsampled (bilinear) from stride 4, then the class-weighted combination
+   * (see `classScores`).
    */
   semanticScores(images: Tensor): Tensor {
     const [b, H, W] = images.shape as [number, number, number, number];
-    const last = this.queryOutputs(images);
-    const [, q, , ] = last.masks.shape as [number, number, number, number];
-    const up = resize2d(last.masks.transpose([0, 2, 3, 1]), H, W, 'linear').transpose([0, 3, 1, 2]); // [B, Q, H, W]
-    const out: Tensor[] = [];
-    for (let i = 0; i < b; i++) {
-      const logits = last.logits.slice([i, 0, 0], [1, q, -1]).reshape([q, -1]);
-      out.push(semanticInference(logits, up.slice([i, 0, 0, 0], [1, q, H, W]).reshape([q, H, W])).expandDims(0));
+    // The scores' block (459 MB for 150 classes at 896²) is taken first, before
+    // the backbone's work can fragment the heap; the bands are written into it.
+    const out = new RowAssembler([b * H, W, this.cfg.head.num_classes]);
+    try {
+      const last = this.queryOutputs(images);
+      memoryStage('class scores', () =>
+        tf.tidy(() => {
+          const [, q] = last.masks.shape as [number, number, number, number];
+          for (let i = 0; i < b; i++) {
+            const logits = last.logits.slice([i, 0, 0], [1, q, -1]).reshape([q, -1]);
+            writeClassScores(logits, last.masks.slice([i, 0, 0, 0], [1, q, -1, -1]).reshape(last.masks.shape.slice(1)), H, W, out);
+          }
+          last.logits.dispose();
+          last.masks.dispose();
+        }),
+      );
+      const flat = out.result();
+      const scores = flat.reshape([b, H, W, -1]);
+      flat.dispose();
+      return scores;
+    } catch (err) {
+      out.dispose();
+      throw err;
     }
-    return out.length === 1 ? out[0]! : tf.concat(out, 0);
   }
+}
 
+/** Output rows per step of `classScores` (with 200 queries at 896 wide, 37 MB of upsampled masks). */
+const SCORE_ROWS = 64;
+
+/**
+ * Mask2Former's semantic inference for one image at (H, W): each query's
+ * mask logits [Q, h, w] upsampled bilinearly (align_corners=False) to
+ * (H, W), sigmoid, then summed with its class probabilities (softmax
+ * without the no-object class): scores[y, x, k] = Σ_q p[q, k]·σ(m[q, y, x]).
+ * Returns [H, W, K].
+ */
+export function classScores(logits: Tensor, masks: Tensor, H: number, W: number): Tensor {
+  const out = new RowAssembler([H, W, logits.shape[1]! - 1]);
+  try {
+    writeClassScores(logits, masks, H, W, out);
+    return out.result();
+  } catch (err) {
+    out.dispose();
+    throw err;
+  }
+}
+
+/**
+ * `classScores` written into the next H rows of `out`, in bands of output
+ * rows: the two interpolation matmuls of `resize2d` restricted to the band's
+ * rows. The full [Q, H, W] upsampled masks (642 MB for 200 queries at 896²)
+ * and their sigmoid never exist, and the class sum is a plain matmul (the
+ * transposed form ran through wasm's slow kernel).
+ */
+export function writeClassScores(logits: Tensor, masks: Tensor, H: number, W: number, out: RowAssembler): void {
+  tf.tidy(() => {
+    const [q, k1] = logits.shape as [number, number];
+    const [, h, w] = masks.shape as [number, number, number];
+    const probs = tf.softmax(logits).slice([0, 0], [q, k1 - 1]); // [Q, K]
+    const rowsIn = masks.reshape([q, h * w]).transpose().reshape([h, w * q]); // [h, (w, Q)]
+    const mh = interpMatrix(h, H, 'linear');
+    const mwT = tf.tensor2d(interpMatrix(w, W, 'linear'), [W, w]).transpose(); // [w, W]
+    for (let r0 = 0; r0 < H; r0 += SCORE_ROWS) {
+      const rows = Math.min(SCORE_ROWS, H - r0);
+      tf.tidy(() => {
+        const band = tf.tensor2d(mh.subarray(r0 * h, (r0 + rows) * h), [rows, h]);
+        const y = tf.matMul(band, rowsIn as tf.Tensor2D).reshape([rows, w, q]).transpose([0, 2, 1]).reshape([rows * q, w]);
+        const up = dense(y, mwT).reshape([rows, q, W]).transpose([0, 2, 1]).reshape([rows * W, q]);
+        out.write(tf.matMul(tf.sigmoid(up) as tf.Tensor2D, probs as tf.Tensor2D).reshape([rows, W, k1 - 1]));
+      });
+    }
+  });
 }
 
 /** A segmenter with trained weights (a densekit checkpoint or weights file), in eval mode. */

@@ -122,8 +122,14 @@ export class MaskedAttentionDecoder extends Module {
     return { pred: { logits, masks }, attnMask };
   }
 
-  /** multiScale: three NHWC maps, coarsest first; maskFeatures [B, H4, W4, Dm]. Returns [initial, …after each layer]. */
-  forward(multiScale: Tensor[], maskFeatures: Tensor): Prediction[] {
+  /**
+   * multiScale: three NHWC maps, coarsest first; maskFeatures [B, H4, W4, Dm].
+   * Returns [initial, …after each layer]; with `lastOnly` (inference) only
+   * the last, and each layer's intermediates, its attention mask and the
+   * earlier predictions are freed as soon as the next layer has used them
+   * (at 896² the ten predictions and their attention masks held ~1 GB).
+   */
+  forward(multiScale: Tensor[], maskFeatures: Tensor, opts: { lastOnly?: boolean } = {}): Prediction[] {
     const { dim, queries } = this.opts;
     const b = maskFeatures.shape[0]!;
     const shapes = multiScale.map((m) => [m.shape[1]!, m.shape[2]!] as [number, number]);
@@ -136,14 +142,33 @@ export class MaskedAttentionDecoder extends Module {
     preds.push(pred);
     this.layers.items.forEach((layer, i) => {
       const l = i % 3;
-      const qp = tf.add(output, queryPos);
-      output = layer.norm_cross.forward(tf.add(output, layer.cross_attn.forward(qp, tf.add(src[l]!, pos[l]!), src[l]!, attnMask)));
-      const qs = tf.add(output, queryPos);
-      output = layer.norm_self.forward(tf.add(output, layer.self_attn.forward(qs, qs, output)));
-      output = layer.norm_ffn.forward(tf.add(output, layer.linear2.forward(tf.relu(layer.linear1.forward(output)))));
-      ({ pred, attnMask } = this.predict(output, maskFeatures, shapes[(i + 1) % 3]!));
+      const [prevOutput, prevMask, prevPred] = [output, attnMask, pred];
+      // One scope per layer: only its output, prediction and next mask leave it.
+      [output, pred, attnMask] = scoped(() => {
+        let out = layer.norm_cross.forward(tf.add(prevOutput, layer.cross_attn.forward(tf.add(prevOutput, queryPos), tf.add(src[l]!, pos[l]!), src[l]!, prevMask)));
+        const qs = tf.add(out, queryPos);
+        out = layer.norm_self.forward(tf.add(out, layer.self_attn.forward(qs, qs, out)));
+        out = layer.norm_ffn.forward(tf.add(out, layer.linear2.forward(tf.relu(layer.linear1.forward(out)))));
+        const next = this.predict(out, maskFeatures, shapes[(i + 1) % 3]!);
+        return [out, next.pred, next.attnMask];
+      });
+      if (opts.lastOnly) {
+        for (const t of [prevOutput, prevMask, prevPred.logits, prevPred.masks]) t.dispose();
+        preds.pop();
+      }
       preds.push(pred);
     });
+    if (opts.lastOnly) attnMask.dispose();
     return preds;
   }
+}
+
+/** Run `f` in its own scope, keeping what it returns (an output, a prediction, a mask). */
+function scoped(f: () => [Tensor, Prediction, Tensor]): [Tensor, Prediction, Tensor] {
+  let out: [Tensor, Prediction, Tensor] | undefined;
+  tf.tidy(() => {
+    out = f();
+    return [out[0], out[1].logits, out[1].masks, out[2]];
+  });
+  return out!;
 }

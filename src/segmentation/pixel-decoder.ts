@@ -8,6 +8,8 @@ import { resize2d } from '../engine/ops/resize.js';
 import * as init from '../engine/init.js';
 import { MsDeformAttn, levelReferencePoints } from '../engine/layers/ms-deform-attn.js';
 import { sinePositionEncoding } from './position-encoding.js';
+import { memoryStage } from '../engine/wasm-memory.js';
+import { freeUntaped } from '../engine/ops/eager.js';
 
 /** Conv + GroupNorm (+ optional ReLU), Mask2Former's Conv2d(norm=GN). */
 class ConvGn extends Module {
@@ -107,10 +109,11 @@ export class MsDeformAttnPixelDecoder extends Module {
     const pos = tf.concat(poss, 1);
     const refs = levelReferencePoints(shapes);
     const ref = tf.tile(tf.tensor(refs, [1, refs.length / 2, 1, 2]), [b, 1, 1, 1]);
-    for (const layer of this.layers.items) {
+    this.layers.items.forEach((layer, i) => {
       const prev = src;
-      src = tf.tidy(() => layer.forward(prev, pos, ref, shapes));
-    }
+      src = memoryStage(`encoder layer ${i + 1}`, () => tf.tidy(() => layer.forward(prev, pos, ref, shapes)));
+      freeUntaped(prev);
+    });
     // Split back into maps, coarsest first.
     const multiScale: Tensor[] = [];
     let o = 0;

@@ -1,6 +1,7 @@
 import { Module } from '../module.js';
 import { tf, type Tensor } from '../tf.js';
 import * as init from '../init.js';
+import { freeUntaped } from '../ops/eager.js';
 
 /**
  * BatchNorm over NHWC maps (PyTorch semantics): in training, batch
@@ -26,7 +27,15 @@ export class BatchNorm2d extends Module {
 
   forward(x: Tensor): Tensor {
     if (!this.training) {
-      return tf.tidy(() => tf.add(tf.mul(tf.div(tf.sub(x, this.running_mean), tf.sqrt(tf.add(this.running_var, this.eps))), this.weight), this.bias));
+      // Each full-size step freed once used (at 224² x 768 channels, 154 MB apiece).
+      return tf.tidy(() => {
+        const centred = tf.sub(x, this.running_mean);
+        const scaled = tf.div(centred, tf.sqrt(tf.add(this.running_var, this.eps)));
+        freeUntaped(centred);
+        const weighted = tf.mul(scaled, this.weight);
+        freeUntaped(scaled);
+        return tf.add(weighted, this.bias);
+      });
     }
     const { mean, variance } = tf.moments(x, [0, 1, 2]);
     const n = x.size / this.channels;

@@ -1,7 +1,7 @@
 import { Module } from '../module.js';
 import { tf, type Tensor } from '../tf.js';
 import { conv2d, symmetricPads } from '../ops/conv2d.js';
-import { dense } from '../ops/dense.js';
+import { denseWeight } from '../ops/dense.js';
 import * as init from '../init.js';
 
 export interface Conv2dOptions {
@@ -47,6 +47,6 @@ export class Conv2d extends Module {
  */
 export function convolve(x: Tensor, weight: Tensor, stride: number, padding: number): tf.Tensor4D {
   const [k, , ci, co] = weight.shape as [number, number, number, number];
-  if (k === 1 && stride === 1 && padding === 0) return dense(x, weight.reshape([ci, co])) as tf.Tensor4D;
+  if (k === 1 && stride === 1 && padding === 0) return denseWeight(x, weight.reshape([ci, co])) as tf.Tensor4D;
   return conv2d(x as tf.Tensor4D, weight as tf.Tensor4D, stride, symmetricPads(padding));
 }

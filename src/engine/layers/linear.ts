@@ -1,6 +1,6 @@
 import { Module } from '../module.js';
 import { tf, type Tensor } from '../tf.js';
-import { dense } from '../ops/dense.js';
+import { denseWeight } from '../ops/dense.js';
 import * as init from '../init.js';
 
 export interface LinearOptions {
@@ -28,7 +28,7 @@ export class Linear extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    const y = dense(x, this.weight);
+    const y = denseWeight(x, this.weight);
     return this.bias ? tf.add(y, this.bias) : y;
   }
 }

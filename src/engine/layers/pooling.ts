@@ -1,4 +1,5 @@
 import { tf, type Tensor } from '../tf.js';
+import { tapeIsRecording } from '../ops/eager.js';
 
 /**
  * `x[:, y0 + s*i, x0 + s*j, :]` for i < ho, j < wo, written with slice +
@@ -20,15 +21,22 @@ export function stridedTap(x: Tensor, y0: number, x0: number, stride: number, ho
 
 /**
  * NHWC max pooling (PyTorch semantics: padding cells never win, output size
- * floor((H + 2p - k) / s) + 1). Built from slices and a max so that its
- * gradient is the same on every backend (wasm's MaxPoolGrad kernel gives wrong
- * results for multi-channel inputs in tfjs 4.22).
+ * floor((H + 2p - k) / s) + 1). When a gradient is being recorded it is built
+ * from slices and a max, so that its gradient is the same on every backend
+ * (wasm's MaxPoolGrad kernel gives wrong results for multi-channel inputs in
+ * tfjs 4.22); otherwise the backend's max pool computes it (the same values:
+ * its padding never wins either), without the nine shifted copies.
  */
 export function maxPool2d(x: Tensor, kernel: number, stride: number, pad = 0): tf.Tensor4D {
   return tf.tidy(() => {
     const [b, h, w, c] = x.shape as [number, number, number, number];
     const ho = Math.floor((h + 2 * pad - kernel) / stride) + 1;
     const wo = Math.floor((w + 2 * pad - kernel) / stride) + 1;
+    if (!tapeIsRecording() && pad <= kernel / 2) {
+      const y = tf.maxPool(x as tf.Tensor4D, kernel, stride, pad, 'floor');
+      if (y.shape[1] === ho && y.shape[2] === wo) return y;
+      y.dispose();
+    }
     if (kernel === stride && pad === 0) {
       const cropped = h === ho * kernel && w === wo * kernel ? x : tf.slice(x, [0, 0, 0, 0], [b, ho * kernel, wo * kernel, c]);
       return tf.max(cropped.reshape([b, ho, kernel, wo, kernel, c]), [2, 4]) as tf.Tensor4D;

@@ -1,5 +1,6 @@
 import { tf, type Tensor } from '../tf.js';
 import { withGradient } from './custom-grad.js';
+import { tapeIsRecording } from './eager.js';
 
 /**
  * `x @ w` over the last axis of x (w is [in, out]), with a gradient that
@@ -26,6 +27,33 @@ export function dense(x: Tensor, w: Tensor): Tensor {
       },
     };
   });
+}
+
+/** Weights from this many elements (1 MB of float32) up are passed to wasm's matmul as a fresh copy at inference. */
+const TRANSIENT_PACK_ELEMS = 256 * 1024;
+
+/**
+ * `x @ w` for a layer's own weight `w` (kept for the model's lifetime).
+ *
+ * wasm's matmul hands its right operand to XNNPACK, which packs it into a
+ * copy of its own and keeps it, cached by the operand's buffer, until that
+ * buffer is freed: for a weight, for as long as the model lives. Every
+ * weight then occupies the heap twice (BEiT-3 large's linear layers: 1.2 GB
+ * of weights, 1.2 GB more of packed copies, measured as heap growth beyond
+ * the tensors). At inference (no gradient tape) on wasm, a weight of 1 MB or
+ * more is therefore passed as a copy freed after the call, which frees its
+ * packed form with it: a copy and a repack per call, about 1% of the matmul
+ * at 4096 tokens. Training keeps the cache (weights change every step anyway,
+ * and the copy would have to live until the backward pass).
+ */
+export function denseWeight(x: Tensor, w: Tensor): Tensor {
+  if (tf.getBackend() !== 'wasm' || w.size < TRANSIENT_PACK_ELEMS || tapeIsRecording()) return dense(x, w);
+  const copy = tf.mul(w, 1);
+  try {
+    return dense(x, copy);
+  } finally {
+    copy.dispose();
+  }
 }
 
 /**

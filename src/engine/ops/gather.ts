@@ -1,19 +1,37 @@
 import { tf, type Tensor } from '../tf.js';
 import { withGradient } from './custom-grad.js';
 
+/** A wasm backend's view of a tensor's buffer in its heap (no copy). */
+interface HeapViewBackend {
+  typedArrayFromHeap(t: tf.TensorInfo): Float32Array;
+}
+
+/**
+ * The float values of `x` for reading on the host: on wasm a view of its
+ * buffer in the heap (valid until the heap next grows, i.e. until the next
+ * allocation), elsewhere a copy.
+ */
+function hostValues(x: Tensor): Float32Array {
+  const b = tf.backend() as unknown as Partial<HeapViewBackend>;
+  return tf.getBackend() === 'wasm' && typeof b.typedArrayFromHeap === 'function' ? b.typedArrayFromHeap(x) : (x.dataSync() as Float32Array);
+}
+
 /**
  * Row gather on the host: wasm's GatherV2 kernel costs ~70 ns per element
- * (110 ms for 25,600 rows of 64), a typed-array copy per row a few ms.
+ * (110 ms for 25,600 rows of 64), a typed-array copy per row a few ms. The
+ * rows are read in place from the wasm heap: copying the whole table out
+ * first cost as much as the gather when a large table is sampled in chunks.
  */
 function hostGather(x: Tensor, idx: Int32Array): Tensor {
   const rowLen = x.size / x.shape[0]!;
-  const src = x.dataSync() as Float32Array;
   const out = new Float32Array(idx.length * rowLen);
+  const src = hostValues(x);
   for (let i = 0; i < idx.length; i++) {
     const r = idx[i]!;
     if (r < 0 || r >= x.shape[0]!) throw new Error(`gatherRows: index ${r} out of range [0, ${x.shape[0]})`);
     out.set(src.subarray(r * rowLen, (r + 1) * rowLen), i * rowLen);
   }
+  // Allocating the result may grow the heap (detaching `src`): only now.
   return tf.tensor(out, [idx.length, ...x.shape.slice(1)], 'float32');
 }
 

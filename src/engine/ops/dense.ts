@@ -1,13 +1,14 @@
 import { tf, type Tensor } from '../tf.js';
 import { withGradient } from './custom-grad.js';
-import { tapeIsRecording } from './eager.js';
 
 /**
  * `x @ w` over the last axis of x (w is [in, out]), with a gradient that
  * transposes explicitly: the wasm matmul kernel is ~10x slower whenever a
  * transpose flag is set, and tfjs' default MatMul gradient sets them.
+ * With `transientOperand` the forward matmul gets a copy of `w`, freed
+ * right after it (see denseWeight); the gradient still uses `w`.
  */
-export function dense(x: Tensor, w: Tensor): Tensor {
+export function dense(x: Tensor, w: Tensor, opts: { transientOperand?: boolean } = {}): Tensor {
   const inDim = w.shape[0]!;
   const outDim = w.shape[1]!;
   if (x.shape[x.rank - 1] !== inDim) {
@@ -17,8 +18,12 @@ export function dense(x: Tensor, w: Tensor): Tensor {
   return withGradient([x, w], ([xi, wi], save) => {
     const x2 = xi!.reshape([-1, inDim]) as tf.Tensor2D;
     save([x2, wi!]);
+    // Inside a custom gradient's forward nothing is recorded: the copy can go at once.
+    const operand = opts.transientOperand ? tf.mul(wi!, 1) : wi!;
+    const y = tf.matMul(x2, operand as tf.Tensor2D);
+    if (operand !== wi) operand.dispose();
     return {
-      value: tf.matMul(x2, wi as tf.Tensor2D).reshape(outShape),
+      value: y.reshape(outShape),
       gradFunc: (dy, [xs, ws]) => {
         const dy2 = dy.reshape([-1, outDim]) as tf.Tensor2D;
         const dx = tf.matMul(dy2, (ws as tf.Tensor2D).transpose()).reshape(x.shape);
@@ -29,7 +34,7 @@ export function dense(x: Tensor, w: Tensor): Tensor {
   });
 }
 
-/** Weights from this many elements (1 MB of float32) up are passed to wasm's matmul as a fresh copy at inference. */
+/** Weights from this many elements (1 MB of float32) up are passed to wasm's matmul as a fresh copy. */
 const TRANSIENT_PACK_ELEMS = 256 * 1024;
 
 /**
@@ -40,20 +45,14 @@ const TRANSIENT_PACK_ELEMS = 256 * 1024;
  * buffer is freed: for a weight, for as long as the model lives. Every
  * weight then occupies the heap twice (BEiT-3 large's linear layers: 1.2 GB
  * of weights, 1.2 GB more of packed copies, measured as heap growth beyond
- * the tensors). At inference (no gradient tape) on wasm, a weight of 1 MB or
- * more is therefore passed as a copy freed after the call, which frees its
- * packed form with it: a copy and a repack per call, about 1% of the matmul
- * at 4096 tokens. Training keeps the cache (weights change every step anyway,
- * and the copy would have to live until the backward pass).
+ * the tensors). On wasm a weight of 1 MB or more is therefore passed to the
+ * forward matmul as a copy freed after the call, which frees its packed form
+ * with it: a copy and a repack per call, about 1% of the matmul at 4096
+ * tokens. (In training the backward pass's operands are fresh transposes,
+ * packed and freed per call already.)
  */
 export function denseWeight(x: Tensor, w: Tensor): Tensor {
-  if (tf.getBackend() !== 'wasm' || w.size < TRANSIENT_PACK_ELEMS || tapeIsRecording()) return dense(x, w);
-  const copy = tf.mul(w, 1);
-  try {
-    return dense(x, copy);
-  } finally {
-    copy.dispose();
-  }
+  return dense(x, w, { transientOperand: tf.getBackend() === 'wasm' && w.size >= TRANSIENT_PACK_ELEMS });
 }
 
 /**

@@ -1,11 +1,13 @@
 /**
  * Segmentation benchmark: BEiT-3 + ViT-Adapter + Mask2Former (the ADE20K
  * 896 config, base by default) on the default backend. Sliding-window
- * inference on one synthetic image whose shorter side is the test size
- * (ADE20K images are landscape: 896 x 1195 gives two 896² windows at stride
- * 512), plus the time of one window and its split between backbone (adapter
- * included) and head. Randomly initialised weights: time does not depend on
- * their values.
+ * inference (`predictSemantic`, what `densekit predict --task semantic`
+ * runs) on one synthetic image whose shorter side is the test size (ADE20K
+ * images are landscape: 896 x 1195 gives two 896² windows at stride 512),
+ * and one window alone split by stage (backbone with the adapter, pixel
+ * decoder, masked-attention decoder, class scores), with each stage's peak
+ * tensor memory and the heap on wasm. Randomly initialised weights: time and
+ * memory do not depend on their values.
  *   npm run bench:segmentation [-- --size base --crop 896 --width 1195 --runs 2]
  */
 import { spawnSync } from 'node:child_process';
@@ -13,14 +15,21 @@ import { fileURLToPath } from 'node:url';
 import { machine, median, printTable } from './lib/table.js';
 import { arg, ROOT } from './lib/args.js';
 
+const STAGES = ['backbone', 'pixel decoder', 'transformer decoder', 'class scores'] as const;
 
 interface ChildResult {
   backend: string;
   windows: number;
+  weightsMb: number;
   image: number[];
-  backbone: number[];
-  head: number[];
+  /** Per stage of one window: seconds per run, peak tensor MB, heap MB after it (wasm). */
+  stages: Record<string, { s: number[]; peakMb?: number; heapMb?: number }>;
+  /** wasm: peak tensor MB over a whole image, and the heap at the end. */
+  imagePeakMb?: number;
+  heapMb?: number;
   maxRssMb: number;
+  /** Why the image could not be segmented (a memory refusal). */
+  error?: string;
 }
 
 async function child(size: string, crop: number, width: number, runs: number): Promise<void> {
@@ -31,6 +40,7 @@ async function child(size: string, crop: number, width: number, runs: number): P
   const { Mask2Former } = await import('../src/segmentation/mask2former.js');
   const { predictSemantic } = await import('../src/tasks/semantic/predict.js');
   const { Rng } = await import('../src/engine/random.js');
+  const { wasmHeapStats, wasmStageStats, resetWasmStageStats, resetWasmPeak, WasmOutOfMemoryError } = await import('../src/engine/wasm-memory.js');
   const info = await initBackend();
   const { config } = loadConfig(`configs/ade20k/mask2former_beit3_adapter_${size}_896.yaml`, [
     'model.backbone.pretrained=null',
@@ -40,36 +50,47 @@ async function child(size: string, crop: number, width: number, runs: number): P
   ]);
   if (!isSegmenterConfig(config)) throw new Error('not a segmenter config');
   const model = new Mask2Former(config.model, config.input, 0).eval();
+  const mb = (n: number) => Math.round(n / 2 ** 20);
   const rng = new Rng(5);
   const data = new Uint8Array(crop * width * 3);
   for (let i = 0; i < data.length; i++) data[i] = Math.floor(rng.uniform() * 256);
   const image = { data, width, height: crop };
   const t = config.model.test;
-  const windows = (Math.max(0, Math.ceil((width - crop) / t.stride)) + 1) * 1;
+  const windows = Math.floor(Math.max(width - crop + t.stride - 1, 0) / t.stride) + 1;
 
-  const res: ChildResult = { backend: info.name, windows, image: [], backbone: [], head: [], maxRssMb: 0 };
-  const x = tf.randomNormal([1, crop, crop, 3], 0, 1, 'float32', 1);
-  const oneWindow = (record: boolean) =>
-    tf.tidy(() => {
-      const t0 = performance.now();
-      const feats = model.backbone.forward(x);
-      for (const f of feats) f.dataSync();
-      const t1 = performance.now();
-      const head = model.sem_seg_head;
-      const { maskFeatures, multiScale } = head.pixel_decoder.forward(feats);
-      head.predictor.forward(multiScale, maskFeatures).at(-1)!.masks.dataSync();
-      const t2 = performance.now();
-      if (record) {
-        res.backbone.push(t1 - t0);
-        res.head.push(t2 - t1);
+  const res: ChildResult = { backend: info.name, windows, weightsMb: mb(tf.memory().numBytes), image: [], stages: {}, maxRssMb: 0 };
+  for (const s of STAGES) res.stages[s] = { s: [] };
+  try {
+    // One window, by stage (the first run warms up).
+    const x = tf.randomNormal([1, crop, crop, 3], 0, 1, 'float32', 1);
+    for (let r = 0; r <= runs; r++) {
+      resetWasmStageStats();
+      model.semanticScores(x).dispose();
+      if (r === 0) continue;
+      for (const s of STAGES) {
+        const st = wasmStageStats().get(s);
+        if (!st) continue;
+        res.stages[s]!.s.push(st.ms / 1000);
+        res.stages[s]!.peakMb = mb(st.peakTensorBytes);
+        res.stages[s]!.heapMb = mb(st.heapBytes);
       }
-    });
-  oneWindow(false);
-  for (let r = 0; r < runs; r++) oneWindow(true);
-  for (let r = 0; r <= runs; r++) {
-    const t0 = performance.now();
-    predictSemantic(model, image, config.input, t);
-    if (r > 0) res.image.push(performance.now() - t0);
+    }
+    x.dispose();
+    // The whole image, as `densekit predict` segments it.
+    resetWasmPeak();
+    for (let r = 0; r <= runs; r++) {
+      const t0 = performance.now();
+      predictSemantic(model, image, config.input, t);
+      if (r > 0) res.image.push((performance.now() - t0) / 1000);
+    }
+    const heap = wasmHeapStats();
+    if (heap) {
+      res.imagePeakMb = mb(heap.peakTensorBytes);
+      res.heapMb = mb(heap.heapBytes);
+    }
+  } catch (err) {
+    if (!(err instanceof WasmOutOfMemoryError)) throw err;
+    res.error = err.message;
   }
   res.maxRssMb = process.resourceUsage().maxRSS / 1024;
   process.stdout.write(JSON.stringify(res));
@@ -87,12 +108,22 @@ async function main(): Promise<void> {
   });
   if (p.status !== 0) throw new Error(`child failed: ${p.stderr}`);
   const r = JSON.parse(p.stdout) as ChildResult;
-  const s = (v: number[]) => (median(v) / 1000).toFixed(2);
+  const s = (v: number[]) => (v.length ? median(v).toFixed(2) : '-');
+  const model = `BEiT-3 ${size}`;
   printTable(
     `Mask2Former + ViT-Adapter semantic inference (median of ${runs}) — ${machine()}`,
-    ['model', 'image', 'backend', 'windows', 'per image s', 'window: backbone s', 'window: head s', 'peak RSS MB'],
-    [[`BEiT-3 ${size}`, `${crop}x${width}`, r.backend, r.windows, s(r.image), s(r.backbone), s(r.head), r.maxRssMb.toFixed(0)]],
+    ['model', 'image', 'backend', 'windows', 'per image s', 'image: peak tensors MB', 'heap MB', 'peak RSS MB'],
+    [[model, `${crop}x${width}`, r.backend, r.windows, s(r.image), r.imagePeakMb ?? '-', r.heapMb ?? '-', r.maxRssMb.toFixed(0)]],
   );
+  printTable(
+    `One ${crop}² window by stage: seconds, peak MB of tensors (weights ${r.weightsMb} MB included) / MB the wasm heap had grown to (at most 3840 MB)`,
+    ['model', ...STAGES.flatMap((k) => [`${k} s`, `${k} MB`])],
+    [[model, ...STAGES.flatMap((k) => {
+      const st = r.stages[k]!;
+      return [s(st.s), st.peakMb !== undefined ? `${st.peakMb} / ${st.heapMb}` : '-'];
+    })]],
+  );
+  if (r.error) console.log(`\n${model} at ${crop}x${width}: ${r.error}`);
 }
 
 if (process.argv.includes('--child')) {

@@ -4,7 +4,7 @@ import { parse as parseYaml, stringify as stringifyYaml, YAMLParseError } from '
 import type { z } from 'zod';
 import { DensekitError } from '../util/errors.js';
 import { configSchema, stageSchema, type DataConfig, type DatasetConfig, type DensekitConfig, type StageConfig } from './schema.js';
-import { isPlainObject, mergeInto, setPath, sourceOf, type Plain, type PlainObject, type Provenance } from './merge.js';
+import { isOverride, isPlainObject, mergeInto, OVERRIDE_PREFIX, recordSet, setPath, sourceOf, type Plain, type PlainObject, type Provenance } from './merge.js';
 
 /** A loaded config: validated values, plus the raw merged tree and where each key came from. */
 export interface LoadedConfig {
@@ -90,11 +90,35 @@ export function resolveDataPaths<C extends { data: DataConfig }>(config: C, cwd 
   return { ...config, data: { ...config.data, train: split(config.data.train), val: split(config.data.val) } };
 }
 
-function validate<S extends z.ZodType>(schema: S, raw: PlainObject, prov: Provenance, fallbackFile: string, prefix = ''): z.infer<S> {
+/** The other keys a cross-field rule's issue names (`params.fields`, see configInvariants). */
+function relatedKeys(issue: z.core.$ZodIssue): string[] {
+  const fields = (issue as { params?: { fields?: unknown } }).params?.fields;
+  return Array.isArray(fields) ? fields.filter((f): f is string => typeof f === 'string') : [];
+}
+
+/**
+ * What a validation issue is blamed on: the file or `--set` that set its
+ * key. A rule that ties keys together is blamed on a `--set` of any of its
+ * keys first: the files alone did not break it, the override did.
+ */
+function blame(path: string, related: string[], prov: Provenance, fallbackFile: string): string {
+  for (const key of [path, ...related]) {
+    const source = sourceOf(key, prov, fallbackFile);
+    if (isOverride(source)) return source;
+  }
+  return sourceOf(path, prov, fallbackFile);
+}
+
+/**
+ * Validate a merged tree; the first problem is thrown naming its key and
+ * what set it (a file, or the `--set` option with its value). `where`
+ * prefixes the key in the message (a stage: `stages.<name>.`).
+ */
+function validate<S extends z.ZodType>(schema: S, raw: PlainObject, prov: Provenance, fallbackFile: string, where = ''): z.infer<S> {
   const result = schema.safeParse(raw);
   if (result.success) return result.data as z.infer<S>;
   const issue = result.error.issues[0]!;
-  let path = [...prefix.split('.').filter(Boolean), ...issue.path.map(String)].join('.');
+  let path = issue.path.map(String).join('.');
   let message = issue.message;
   if (issue.code === 'unrecognized_keys') {
     const keys = (issue as { keys: string[] }).keys;
@@ -102,7 +126,7 @@ function validate<S extends z.ZodType>(schema: S, raw: PlainObject, prov: Proven
     message = `unknown key${keys.length > 1 ? `s ${keys.join(', ')}` : ''}`;
   }
   const more = result.error.issues.length > 1 ? ` (and ${result.error.issues.length - 1} more problem${result.error.issues.length > 2 ? 's' : ''})` : '';
-  throw new DensekitError(`${message}${more}`, { file: sourceOf(path, prov, fallbackFile), key: path });
+  throw new DensekitError(`${message}${more}`, { file: blame(path, relatedKeys(issue), prov, fallbackFile), key: `${where}${path}` });
 }
 
 /**
@@ -117,7 +141,7 @@ export function loadConfig(file: string, overrides: string[] = []): LoadedConfig
   for (const spec of overrides) {
     const [key, value] = parseOverride(spec);
     raw = setPath(raw, key, value);
-    prov.set(key, '--set');
+    recordSet(value, key, `${OVERRIDE_PREFIX}${spec.trim()}`, prov);
   }
   const config = resolveDataPaths(validate(configSchema, raw, prov, abs));
   return { config, raw, file: abs, files, provenance: prov };
@@ -139,7 +163,7 @@ export function resolveStage(loaded: LoadedConfig, name: string): StageConfig {
   const stageRaw = (rawStages as PlainObject[])[idx]!;
   const prov = new Map(loaded.provenance);
   const merged = mergeInto(top, stageRaw, loaded.file, prov);
-  return resolveDataPaths(validate(stageSchema, merged, prov, loaded.file, ''));
+  return resolveDataPaths(validate(stageSchema, merged, prov, loaded.file, `stages.${name}.`));
 }
 
 /** The config as YAML, defaults filled in. */

@@ -11,8 +11,19 @@ export function isPlainObject(v: unknown): v is PlainObject {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-/** Key path → the file that set it. Paths are dotted (`model.rpn.nms_thresh`). */
+/**
+ * Key path → what set it: a file, or a `--set key=value` override (see
+ * OVERRIDE_PREFIX). Paths are dotted (`model.rpn.nms_thresh`).
+ */
 export type Provenance = Map<string, string>;
+
+/** How an override appears in provenance and in messages: the option as the user typed it. */
+export const OVERRIDE_PREFIX = '--set ';
+
+/** Whether a provenance entry is a `--set` override (not a file). */
+export function isOverride(source: string): boolean {
+  return source.startsWith(OVERRIDE_PREFIX);
+}
 
 function record(value: Plain, path: string, file: string, prov: Provenance): void {
   prov.set(path, file);
@@ -58,6 +69,16 @@ function stripDelete(v: PlainObject): PlainObject {
   const out: PlainObject = {};
   for (const [k, x] of Object.entries(v)) if (k !== '_delete_') out[k] = isPlainObject(x) ? stripDelete(x) : x;
   return out;
+}
+
+/**
+ * Record that `source` set `value` at `path`: what was recorded under it
+ * before (by a file) is forgotten, so an override of a whole map is what
+ * every key inside it is blamed on.
+ */
+export function recordSet(value: Plain, path: string, source: string, prov: Provenance): void {
+  forget(path, prov);
+  record(value, path, source, prov);
 }
 
 /** Set `value` at dotted `path`, creating maps on the way. */

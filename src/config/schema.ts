@@ -326,29 +326,34 @@ type ConfigBody = z.infer<z.ZodObject<typeof configBody>>;
  * config is refused before anything runs, with the key that breaks it.
  */
 export function configInvariants(c: ConfigBody, ctx: z.RefinementCtx): void {
-  const issue = (path: (string | number)[], message: string) => ctx.addIssue({ code: 'custom', path, message });
+  // `fields`: the other keys the rule ties this one to, so that an error a `--set` of one of them caused names that `--set`.
+  const issue = (path: (string | number)[], message: string, fields: string[] = []) => ctx.addIssue({ code: 'custom', path, message, params: { fields } });
   const { input, model, data } = c;
-  if (input.min_scale > input.max_scale) issue(['input', 'min_scale'], `must not exceed input.max_scale (${input.max_scale})`);
+  if (input.min_scale > input.max_scale) issue(['input', 'min_scale'], `must not exceed input.max_scale (${input.max_scale})`, ['input.max_scale']);
   const format = model.arch === 'mask2former' ? 'ade20k' : 'coco';
   for (const split of ['train', 'val'] as const) {
     const d = data[split];
-    if (d && d.format !== format) issue(['data', split, 'format'], `a ${model.arch} model reads ${format} data, not ${d.format}`);
+    if (d && d.format !== format) issue(['data', split, 'format'], `a ${model.arch} model reads ${format} data, not ${d.format}`, ['model.arch', 'model']);
   }
   if (model.arch === 'rcnn') {
     const levels = model.pyramid.scale_factors.length + (model.pyramid.top_block ? 1 : 0);
     const sizes = model.rpn.anchor_sizes;
     if (sizes.length !== levels) {
-      issue(['model', 'rpn', 'anchor_sizes'], `has ${sizes.length} entries for ${levels} pyramid levels (${model.pyramid.scale_factors.length} scale factors${model.pyramid.top_block ? ' + p6' : ''})`);
+      issue(
+        ['model', 'rpn', 'anchor_sizes'],
+        `has ${sizes.length} entries for ${levels} pyramid levels (${model.pyramid.scale_factors.length} scale factors${model.pyramid.top_block ? ' + p6' : ''})`,
+        ['model.pyramid.scale_factors', 'model.pyramid.top_block'],
+      );
     }
     const perLevel = new Set(sizes.map((s) => (Array.isArray(s) ? s.length : 1)));
     if (perLevel.size > 1) issue(['model', 'rpn', 'anchor_sizes'], 'must give every level the same number of sizes (the RPN head is shared)');
     const cascade = model.roi_heads.cascade;
     if (cascade && cascade.iou_thresholds.length !== cascade.box_reg_weights.length) {
-      issue(['model', 'roi_heads', 'cascade', 'box_reg_weights'], `has ${cascade.box_reg_weights.length} entries for ${cascade.iou_thresholds.length} stages (cascade.iou_thresholds)`);
+      issue(['model', 'roi_heads', 'cascade', 'box_reg_weights'], `has ${cascade.box_reg_weights.length} entries for ${cascade.iou_thresholds.length} stages (cascade.iou_thresholds)`, ['model.roi_heads.cascade.iou_thresholds']);
     }
-    if (input.square_pad > 0 && input.square_pad < input.train_size) issue(['input', 'square_pad'], `must be 0 or at least input.train_size (${input.train_size})`);
+    if (input.square_pad > 0 && input.square_pad < input.train_size) issue(['input', 'square_pad'], `must be 0 or at least input.train_size (${input.train_size})`, ['input.train_size']);
   } else {
-    if (model.test.stride > model.test.crop_size) issue(['model', 'test', 'stride'], `must not exceed model.test.crop_size (${model.test.crop_size}): windows would leave pixels uncovered`);
+    if (model.test.stride > model.test.crop_size) issue(['model', 'test', 'stride'], `must not exceed model.test.crop_size (${model.test.crop_size}): windows would leave pixels uncovered`, ['model.test.crop_size']);
     if (input.train_size % 32 !== 0) issue(['input', 'train_size'], 'must be a multiple of 32 (the adapter pyramid)');
   }
 }

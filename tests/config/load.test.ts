@@ -61,7 +61,7 @@ describe('config loading', () => {
   it('names the file and key of a wrong type', () => {
     const dir = tree({ 'a.yaml': 'train:\n  max_iter: lots\n' });
     expect(() => loadConfig(join(dir, 'a.yaml'))).toThrow(/a\.yaml: train\.max_iter: .*expected number/);
-    expect(() => loadConfig(join(dir, 'a.yaml'), ['train.max_iter=-1'])).toThrow(/--set: train\.max_iter: /);
+    expect(() => loadConfig(join(dir, 'a.yaml'), ['train.max_iter=-1'])).toThrow(/^--set train\.max_iter=-1: train\.max_iter: /);
   });
 
   it('reports a missing _base_ file, bad YAML and cycles', () => {
@@ -131,10 +131,38 @@ describe('config loading', () => {
     expect(() => loadConfig(file)).toThrow(words);
   });
 
-  it('checks the rules on each stage of a staged recipe too', () => {
+  it('checks the rules on each stage of a staged recipe too, naming the stage', () => {
     const dir = tree({ 'c.yaml': 'stages:\n  - name: a\n    input:\n      min_scale: 3\n' });
     const loaded = loadConfig(join(dir, 'c.yaml'));
-    expect(() => resolveStage(loaded, 'a')).toThrow('input.min_scale: must not exceed');
+    expect(() => resolveStage(loaded, 'a')).toThrow(`${join(dir, 'c.yaml')}: stages.a.input.min_scale: must not exceed`);
+  });
+
+  describe('an error a --set caused names the --set (key and value), not the YAML file', () => {
+    const dir = tree({ 's.yaml': 'input:\n  min_scale: 0.5\nstages:\n  - name: a\n    input:\n      min_scale: 2\n  - name: b\n    train:\n      max_iter: 5\n' });
+    const file = join(dir, 's.yaml');
+
+    it('a stage value the YAML sets, broken by a --set of the key it is tied to', () => {
+      const loaded = loadConfig(file, ['input.max_scale=1.5']);
+      expect(() => resolveStage(loaded, 'a')).toThrow(/^--set input\.max_scale=1\.5: stages\.a\.input\.min_scale: must not exceed input\.max_scale \(1\.5\)$/);
+      // The stage that does not set min_scale is fine with it.
+      expect(resolveStage(loaded, 'b').input.max_scale).toBe(1.5);
+      // Without the override the YAML is valid.
+      expect(resolveStage(loadConfig(file), 'a').input.min_scale).toBe(2);
+    });
+
+    it('a --set of a whole map is blamed for the keys inside it that a file had set before', () => {
+      expect(() => loadConfig(file, ['input={min_scale: 3}'])).toThrow(/^--set input=\{min_scale: 3\}: input\.min_scale: must not exceed/);
+    });
+
+    it('a cross-field rule in the top level too', () => {
+      const top = tree({ 't.yaml': 'input:\n  train_size: 256\n  square_pad: 256\n' });
+      expect(() => loadConfig(join(top, 't.yaml'), ['input.train_size=512'])).toThrow(/^--set input\.train_size=512: input\.square_pad: must be 0 or at least input\.train_size \(512\)$/);
+    });
+
+    it('a value the YAML alone breaks still names the YAML file', () => {
+      const bad = tree({ 'b.yaml': 'input:\n  min_scale: 3\n' });
+      expect(() => loadConfig(join(bad, 'b.yaml'), ['train.max_iter=5'])).toThrow(new RegExp(`^${join(bad, 'b.yaml')}: input\\.min_scale: must not exceed`));
+    });
   });
 
   it('data paths: relative ones under data.root, against the working directory, not the config file', () => {

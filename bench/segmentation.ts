@@ -6,9 +6,12 @@
  * images are landscape: 896 x 1195 gives two 896² windows at stride 512),
  * and one window alone split by stage (backbone with the adapter, pixel
  * decoder, masked-attention decoder, class scores), with each stage's peak
- * tensor memory and the heap on wasm. Randomly initialised weights: time and
- * memory do not depend on their values.
- *   npm run bench:segmentation [-- --size base --crop 896 --width 1195 --runs 2]
+ * tensor memory and the heap on wasm. With `--engines tfjs,onnx` the same
+ * image also goes through the ONNX engine (the crop → scores graph, traced
+ * on the first image, on onnxruntime-node with every core), each engine in
+ * its own process. Randomly initialised weights: time and memory do not
+ * depend on their values.
+ *   npm run bench:segmentation [-- --size base --crop 896 --width 1195 --runs 2 --engines tfjs,onnx]
  */
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -19,6 +22,9 @@ const STAGES = ['backbone', 'pixel decoder', 'transformer decoder', 'class score
 
 interface ChildResult {
   backend: string;
+  engine: string;
+  /** onnx: the first image, which traces the graph and loads it. */
+  firstImage?: number;
   windows: number;
   weightsMb: number;
   image: number[];
@@ -32,7 +38,7 @@ interface ChildResult {
   error?: string;
 }
 
-async function child(size: string, crop: number, width: number, runs: number): Promise<void> {
+async function child(size: string, crop: number, width: number, runs: number, engineName: string): Promise<void> {
   const { initBackend } = await import('../src/engine/backend.js');
   const { tf } = await import('../src/engine/tf.js');
   const { loadConfig } = await import('../src/config/load.js');
@@ -58,8 +64,31 @@ async function child(size: string, crop: number, width: number, runs: number): P
   const t = config.model.test;
   const windows = Math.floor(Math.max(width - crop + t.stride - 1, 0) / t.stride) + 1;
 
-  const res: ChildResult = { backend: info.name, windows, weightsMb: mb(tf.memory().numBytes), image: [], stages: {}, maxRssMb: 0 };
+  const res: ChildResult = { backend: info.name, engine: engineName, windows, weightsMb: mb(tf.memory().numBytes), image: [], stages: {}, maxRssMb: 0 };
   for (const s of STAGES) res.stages[s] = { s: [] };
+  if (engineName === 'onnx') {
+    const { OnnxSegmenterEngine } = await import('../src/tasks/semantic/onnx-engine.js');
+    const { mkdtempSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const dir = mkdtempSync(join(tmpdir(), 'dk-bench-seg-'));
+    const engine = new OnnxSegmenterEngine(model, dir);
+    try {
+      for (let r = 0; r <= runs; r++) {
+        const t0 = performance.now();
+        await predictSemantic(model, image, config.input, t, engine);
+        const s = (performance.now() - t0) / 1000;
+        if (r === 0) res.firstImage = s;
+        else res.image.push(s);
+      }
+    } finally {
+      await engine.dispose();
+      rmSync(dir, { recursive: true, force: true });
+    }
+    res.maxRssMb = process.resourceUsage().maxRSS / 1024;
+    process.stdout.write(JSON.stringify(res));
+    return;
+  }
   try {
     // One window, by stage (the first run warms up).
     const x = tf.randomNormal([1, crop, crop, 3], 0, 1, 'float32', 1);
@@ -80,7 +109,7 @@ async function child(size: string, crop: number, width: number, runs: number): P
     resetWasmPeak();
     for (let r = 0; r <= runs; r++) {
       const t0 = performance.now();
-      predictSemantic(model, image, config.input, t);
+      await predictSemantic(model, image, config.input, t);
       if (r > 0) res.image.push((performance.now() - t0) / 1000);
     }
     const heap = wasmHeapStats();
@@ -101,33 +130,51 @@ async function main(): Promise<void> {
   const crop = Number(arg('crop', '896'));
   const width = Number(arg('width', String(Math.round((crop * 4) / 3))));
   const runs = Number(arg('runs', '2'));
-  const p = spawnSync(process.execPath, ['--conditions=source', '--import', 'tsx', fileURLToPath(import.meta.url), '--child', size, String(crop), String(width), String(runs)], {
-    cwd: ROOT,
-    encoding: 'utf8',
-    maxBuffer: 1 << 24,
-  });
-  if (p.status !== 0) throw new Error(`child failed: ${p.stderr}`);
-  const r = JSON.parse(p.stdout) as ChildResult;
+  const engines = arg('engines', 'tfjs,onnx').split(',');
+  const results: ChildResult[] = [];
+  for (const engine of engines) {
+    process.stderr.write(`${engine}…\n`);
+    const p = spawnSync(process.execPath, ['--conditions=source', '--import', 'tsx', fileURLToPath(import.meta.url), '--child', size, String(crop), String(width), String(runs), engine], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      maxBuffer: 1 << 24,
+    });
+    if (p.status !== 0) throw new Error(`child (${engine}) failed: ${p.stderr}`);
+    results.push(JSON.parse(p.stdout) as ChildResult);
+  }
   const s = (v: number[]) => (v.length ? median(v).toFixed(2) : '-');
   const model = `BEiT-3 ${size}`;
   printTable(
     `Mask2Former + ViT-Adapter semantic inference (median of ${runs}) — ${machine()}`,
-    ['model', 'image', 'backend', 'windows', 'per image s', 'image: peak tensors MB', 'heap MB', 'peak RSS MB'],
-    [[model, `${crop}x${width}`, r.backend, r.windows, s(r.image), r.imagePeakMb ?? '-', r.heapMb ?? '-', r.maxRssMb.toFixed(0)]],
+    ['model', 'image', 'engine', 'windows', 'per image s', 'first image s', 'image: peak tensors MB', 'heap MB', 'peak RSS MB'],
+    results.map((r) => [
+      model,
+      `${crop}x${width}`,
+      r.engine === 'onnx' ? 'onnx (onnxruntime-node)' : `tfjs ${r.backend}`,
+      r.windows,
+      s(r.image),
+      r.firstImage !== undefined ? r.firstImage.toFixed(2) : '-',
+      r.imagePeakMb ?? '-',
+      r.heapMb ?? '-',
+      r.maxRssMb.toFixed(0),
+    ]),
   );
-  printTable(
-    `One ${crop}² window by stage: seconds, peak MB of tensors (weights ${r.weightsMb} MB included) / MB the wasm heap had grown to (at most 3840 MB)`,
-    ['model', ...STAGES.flatMap((k) => [`${k} s`, `${k} MB`])],
-    [[model, ...STAGES.flatMap((k) => {
-      const st = r.stages[k]!;
-      return [s(st.s), st.peakMb !== undefined ? `${st.peakMb} / ${st.heapMb}` : '-'];
-    })]],
-  );
-  if (r.error) console.log(`\n${model} at ${crop}x${width}: ${r.error}`);
+  const wasm = results.find((r) => r.engine !== 'onnx');
+  if (wasm) {
+    printTable(
+      `One ${crop}² window on tfjs by stage: seconds, peak MB of tensors (weights ${wasm.weightsMb} MB included) / MB the wasm heap had grown to (at most 3840 MB)`,
+      ['model', ...STAGES.flatMap((k) => [`${k} s`, `${k} MB`])],
+      [[model, ...STAGES.flatMap((k) => {
+        const st = wasm.stages[k]!;
+        return [s(st.s), st.peakMb !== undefined ? `${st.peakMb} / ${st.heapMb}` : '-'];
+      })]],
+    );
+  }
+  for (const r of results) if (r.error) console.log(`\n${model} at ${crop}x${width} on ${r.engine}: ${r.error}`);
 }
 
 if (process.argv.includes('--child')) {
   const i = process.argv.indexOf('--child');
   const a = process.argv.slice(i + 1);
-  await child(a[0]!, Number(a[1]), Number(a[2]), Number(a[3]));
+  await child(a[0]!, Number(a[1]), Number(a[2]), Number(a[3]), a[4] ?? 'tfjs');
 } else await main();

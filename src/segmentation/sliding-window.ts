@@ -1,7 +1,7 @@
 import { tf, type Tensor } from '../engine/tf.js';
 import { interpMatrix } from '../engine/ops/resize.js';
 import { dense } from '../engine/ops/dense.js';
-import { memoryStage } from '../engine/wasm-memory.js';
+import { memoryStageAsync } from '../engine/wasm-memory.js';
 
 /**
  * Semantic inference around a model's dense stage, with the memory of one
@@ -14,8 +14,29 @@ import { memoryStage } from '../engine/wasm-memory.js';
  * once, on top of the model.
  */
 
-/** A normalised crop [1, h, w, 3] (h, w multiples of 32) → per-pixel class scores [1, h, w, K]. */
-export type CropScores = (crop: Tensor) => Tensor;
+/** One crop's per-pixel class scores on the host: row-major [1, h, w, K]. */
+export interface HostCropScores {
+  data: Float32Array;
+  shape: [number, number, number, number];
+}
+
+/**
+ * A normalised crop [1, h, w, 3] (h, w multiples of 32) → its per-pixel
+ * class scores on the host. The crop tensor stays the caller's.
+ */
+export type CropScores = (crop: Tensor) => Promise<HostCropScores>;
+
+/** The crop scores of a tfjs function returning a [1, h, w, K] tensor (read back and freed). */
+export function hostCropScores(scores: (crop: Tensor) => Tensor): CropScores {
+  return async (crop) => {
+    const out = scores(crop);
+    try {
+      return { data: out.dataSync() as Float32Array, shape: out.shape as [number, number, number, number] };
+    } finally {
+      out.dispose();
+    }
+  };
+}
 
 /** An image's class scores on the host, row-major [height, width, classes]. */
 export interface HostScores {
@@ -35,23 +56,24 @@ function pad32(x: Tensor): Tensor {
 
 /**
  * The scores of the region (y1, x1, h, w) of x [1, H, W, 3]: the crop padded
- * to multiples of 32, scored, read back without the padding, and freed.
+ * to multiples of 32 and scored; the padding is skipped when reading.
  */
-function regionScores(scores: CropScores, x: Tensor, y1: number, x1: number, h: number, w: number): { data: Float32Array; classes: number; stride: number } {
-  const out = tf.tidy(() => scores(pad32(x.slice([0, y1, x1, 0], [1, h, w, 3]))));
+async function regionScores(scores: CropScores, x: Tensor, y1: number, x1: number, h: number, w: number): Promise<{ data: Float32Array; classes: number; stride: number }> {
+  const crop = tf.tidy(() => pad32(x.slice([0, y1, x1, 0], [1, h, w, 3])));
   try {
-    const [, , pw, k] = out.shape as [number, number, number, number];
+    const out = await scores(crop);
+    const [, , pw, k] = out.shape;
     // The padded rows lie after the region's rows: read each row's first w·K values.
-    return { data: out.dataSync() as Float32Array, classes: k, stride: pw * k };
+    return { data: out.data, classes: k, stride: pw * k };
   } finally {
-    out.dispose();
+    crop.dispose();
   }
 }
 
 /** Whole-image scores of x [1, H, W, 3] on the host. */
-export function wholeScoresHost(scores: CropScores, x: Tensor): HostScores {
+export async function wholeScoresHost(scores: CropScores, x: Tensor): Promise<HostScores> {
   const [, h, w] = x.shape as [number, number, number, number];
-  const r = regionScores(scores, x, 0, 0, h, w);
+  const r = await regionScores(scores, x, 0, 0, h, w);
   const data = new Float32Array(h * w * r.classes);
   for (let y = 0; y < h; y++) data.set(r.data.subarray(y * r.stride, y * r.stride + w * r.classes), y * w * r.classes);
   return { data, height: h, width: w, classes: r.classes };
@@ -62,7 +84,7 @@ export function wholeScoresHost(scores: CropScores, x: Tensor): HostScores {
  * last one shifted to end at the border), each window's scores added into
  * place and divided by how many windows covered each pixel.
  */
-export function slideScoresHost(scores: CropScores, x: Tensor, crop: number, stride: number): HostScores {
+export async function slideScoresHost(scores: CropScores, x: Tensor, crop: number, stride: number): Promise<HostScores> {
   const [, h, w] = x.shape as [number, number, number, number];
   const nh = Math.floor(Math.max(h - crop + stride - 1, 0) / stride) + 1;
   const nw = Math.floor(Math.max(w - crop + stride - 1, 0) / stride) + 1;
@@ -75,7 +97,7 @@ export function slideScoresHost(scores: CropScores, x: Tensor, crop: number, str
       const x2 = Math.min(j * stride + crop, w);
       const y1 = Math.max(y2 - crop, 0);
       const x1 = Math.max(x2 - crop, 0);
-      const r = memoryStage(`window ${i * nw + j + 1} of ${nh * nw}`, () => regionScores(scores, x, y1, x1, y2 - y1, x2 - x1));
+      const r = await memoryStageAsync(`window ${i * nw + j + 1} of ${nh * nw}`, () => regionScores(scores, x, y1, x1, y2 - y1, x2 - x1));
       k = r.classes;
       sum ??= new Float32Array(h * w * k);
       const run = (x2 - x1) * k;
@@ -110,7 +132,7 @@ export function labelMap(s: HostScores, H: number, W: number): Uint8Array {
   const out = new Uint8Array(H * W);
   const same = h === H && w === W;
   const mh = same ? undefined : interpMatrix(h, H, 'linear');
-  const mwT = same ? undefined : tf.tensor2d(interpMatrix(w, W, 'linear'), [W, w]).transpose();
+  const mwT = same ? undefined : tf.tidy(() => tf.tensor2d(interpMatrix(w, W, 'linear'), [W, w]).transpose());
   try {
     for (let r0 = 0; r0 < H; r0 += LABEL_ROWS) {
       const rows = Math.min(LABEL_ROWS, H - r0);

@@ -29,8 +29,8 @@ export async function chooseEngine(requested: string | undefined, opts: { device
   if (opts.threads !== undefined && !(Number.isInteger(opts.threads) && opts.threads > 0)) throw new DensekitError(`--threads must be a positive integer, got ${opts.threads}`);
   if (requested === 'tfjs') return { name: 'tfjs', reason: 'asked for (--engine tfjs)', device };
   if (opts.onnxSupported === false) {
-    if (requested === 'onnx') throw new DensekitError('--engine onnx: this model has no ONNX graphs yet (only detectors do); use --engine tfjs');
-    return { name: 'tfjs', reason: 'this model has no ONNX graphs yet (only detectors do)', device };
+    if (requested === 'onnx') throw new DensekitError('--engine onnx: this task has no ONNX graphs; use --engine tfjs');
+    return { name: 'tfjs', reason: 'this task has no ONNX graphs', device };
   }
   const ort = await loadOnnxRuntime();
   if (!ort.ok) {

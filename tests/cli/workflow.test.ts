@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync, readFileSync, readdirSync, existsSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli } from '../helpers/cli.js';
+import { readLabelMap } from '../../src/io/image.js';
 
 /**
  * The commands a user chains, run as the installed CLI would run them:
@@ -108,7 +109,7 @@ describe('segmenter workflow', () => {
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('synth → train → predict label maps → eval ade20k → eval model (same numbers) → visualize', () => {
+  it('synth → train → predict label maps → eval ade20k → eval model (same numbers, both engines) → visualize', async () => {
     const data = join(dir, 'data');
     ok(runCli(['data', 'synth', '--kind', 'semantic', '--out', data, '--images', '4', '--val-images', '3', '--size', '64']));
     const sets = [
@@ -143,6 +144,34 @@ describe('segmenter workflow', () => {
     expect(b.images).toBe(3);
     expect(a.mIoU).toBe(b.mIoU);
     expect(a.aAcc).toBe(b.aAcc);
+
+    // Both engines: onnx (the default when it loads) and tfjs give the same label maps and metrics.
+    const predsTfjs = join(dir, 'pred-tfjs');
+    const onTfjs = runCli(['predict', '--task', 'semantic', '-c', cfg, '-w', weights, '-i', join(data, 'images', 'validation'), '-o', predsTfjs, '--engine', 'tfjs', ...sets]);
+    expect(onTfjs.status, onTfjs.stderr).toBe(0);
+    expect(onTfjs.stderr).toMatch(/^engine: tfjs \(asked for/m);
+    let same = 0;
+    let total = 0;
+    for (const n of names) {
+      const [p, q] = await Promise.all([readLabelMap(join(preds, n)), readLabelMap(join(predsTfjs, n))]);
+      for (let i = 0; i < p.data.length; i++) same += p.data[i] === q.data[i] ? 1 : 0;
+      total += p.data.length;
+    }
+    expect(same / total).toBeGreaterThanOrEqual(0.999);
+    const modelTfjs = join(dir, 'model-tfjs.json');
+    ok(runCli(['eval', 'model', '-c', cfg, '-w', weights, '--engine', 'tfjs', '--json', modelTfjs, ...sets]));
+    const c = JSON.parse(readFileSync(modelTfjs, 'utf8')) as { mIoU: number; aAcc: number };
+    expect(Math.abs(c.mIoU - b.mIoU)).toBeLessThan(1e-3);
+    expect(Math.abs(c.aAcc - b.aAcc)).toBeLessThan(1e-3);
+
+    const exported = join(dir, 'onnx');
+    ok(runCli(['export', 'onnx', '-c', cfg, '-w', weights, '-o', exported, ...sets]));
+    const manifest = JSON.parse(readFileSync(join(exported, 'manifest.json'), 'utf8')) as { task: string; graphs: { file: string; inputs: { shape: number[] }[]; outputs: { name: string; shape: number[] }[] }[] };
+    expect(manifest.task).toBe('semantic');
+    expect(manifest.graphs[0]!.inputs[0]!.shape).toEqual([1, 64, 64, 3]);
+    expect(manifest.graphs[0]!.outputs[0]).toMatchObject({ name: 'scores', shape: [1, 64, 64, 5] });
+    expect(existsSync(join(exported, manifest.graphs[0]!.file))).toBe(true);
+    expect(existsSync(join(exported, 'run_onnx.py'))).toBe(true);
 
     const vis = join(dir, 'vis');
     ok(runCli(['visualize', '--semantic', '--images', join(data, 'images', 'validation'), '--pred-dir', preds, '--gt-dir', join(data, 'annotations', 'validation'), '--reduce-zero-label', '-o', vis]));

@@ -17,6 +17,16 @@ import { loadBeit3Weights, readBeit3Weights } from '../../src/backbone/convert/l
 import { toTf, transposeHost } from '../../src/io/host-tensor.js';
 import { GeneralizedRCNN } from '../../src/detection/rcnn.js';
 import { OnnxDetectorEngine } from '../../src/tasks/detection/onnx-engine.js';
+import { OnnxSegmenterEngine, tfjsSegmenterEngine } from '../../src/tasks/semantic/onnx-engine.js';
+import { predictSemantic } from '../../src/tasks/semantic/predict.js';
+import { Mask2Former } from '../../src/segmentation/mask2former.js';
+import { loadConfig } from '../../src/config/index.js';
+import { isSegmenterConfig } from '../../src/config/schema.js';
+import { Rng } from '../../src/engine/random.js';
+import { synthShapesImage } from '../../src/data/synthetic-shapes.js';
+import { fileURLToPath } from 'node:url';
+import { gridSample } from '../../src/engine/ops/bilinear-sample.js';
+import { msDeformAttnCore } from '../../src/engine/ops/ms-deform-attn-core.js';
 import { fixture, get, maxAbsDiff, nchwToNhwc, torchRef, values } from '../helpers/fixtures.js';
 import { synthBatch, tinyDetectorConfig } from '../helpers/tiny-detector.js';
 
@@ -88,6 +98,29 @@ describe('ONNX export: traced graphs run in onnxruntime as the model runs on tfj
     input.dispose();
     enc.dispose();
   });
+
+  it('grid_sample and multi-scale deformable attention (row gathers of computed indices) equal torch', async () => {
+    const gs = torchRef('grid_sample.safetensors');
+    const x = nchwToNhwc(get(gs, 'input'));
+    const input = tf.tensor(x.data, x.shape);
+    const grid = toTf(get(gs, 'grid'));
+    const a = await bothEngines(() => ({ out: gridSample(input, grid) }), { input, grid });
+    expect(maxAbsDiff(a.ort.out!.data, nchwToNhwc(get(gs, 'output')).data)).toBeLessThan(1e-4);
+    // The indices are computed from the grid inside the graph: Gather nodes, no host gather.
+    expect(a.graph.nodes.some((n) => n.opType === 'Gather')).toBe(true);
+
+    const ref = torchRef('ms_deform_attn.safetensors');
+    const shapes = Array.from(values(get(ref, 'value_spatial_shapes')));
+    const levels: [number, number][] = [0, 1, 2].map((i) => [shapes[i * 2]!, shapes[i * 2 + 1]!]);
+    const [value, locations, weights] = [toTf(get(ref, 'value')), toTf(get(ref, 'sampling_locations')), toTf(get(ref, 'attention_weights'))];
+    // Queries two at a time: the chunked sampling is traced as well.
+    const [n, , m, L, P] = locations.shape;
+    const perQuery = n! * m! * L! * P! * value.shape[3]!;
+    const b = await bothEngines(() => ({ out: msDeformAttnCore(value, levels, locations, weights, 2 * perQuery) }), { value, locations, weights });
+    expect(b.graph.nodes.filter((nd) => nd.opType === 'Concat').length).toBeGreaterThan(0);
+    expect(maxAbsDiff(b.ort.out!.data, values(get(ref, 'output')))).toBeLessThan(1e-4);
+    tf.dispose([input, grid, value, locations, weights]);
+  });
 });
 
 describe('ONNX export refuses what a graph cannot hold', () => {
@@ -141,6 +174,50 @@ describe('the detector on the ONNX engine', () => {
     // One graph per input shape and per head, traced on first use only.
     expect(readdirSync(dir).filter((f) => f.endsWith('.onnx')).sort()).toEqual(['box_head_0_50x7x7x32.onnx', 'box_head_1_50x7x7x32.onnx', 'box_head_2_50x7x7x32.onnx', 'detector_dense_1x128x128x3.onnx', 'mask_head_20x14x14x32.onnx']);
     await engine.dispose();
+    model.dispose();
+  });
+});
+
+describe('the segmenter on the ONNX engine', () => {
+  it('gives the label maps of tfjs through sliding windows, traces once per crop shape, leaks no tensors', async () => {
+    const { stages: _s, ...run } = loadConfig(fileURLToPath(new URL('../../configs/demo/mask2former_adapter_tiny_synth.yaml', import.meta.url)), [
+      'model.head.dec_layers=2',
+      'model.test.mode=slide',
+      'model.test.crop_size=64',
+      'model.test.stride=48',
+      'input.test_size=80',
+    ]).config;
+    if (!isSegmenterConfig(run)) throw new Error('expected a segmenter config');
+    const model = new Mask2Former(run.model, run.input, 3).eval();
+    const dir = mkdtempSync(join(tmpdir(), 'dk-onnx-seg-'));
+    const onnx = new OnnxSegmenterEngine(model, dir, { threads: 1 });
+    const tfjs = tfjsSegmenterEngine(model);
+    // Crop scores agree.
+    const crop = tf.randomNormal([1, 64, 64, 3], 0, 1, 'float32', 4);
+    const [a, b] = [await tfjs.cropScores(crop), await onnx.cropScores(crop)];
+    expect(b.shape).toEqual([1, 64, 64, 5]);
+    expect(maxAbsDiff(b.data, a.data)).toBeLessThan(1e-4);
+    crop.dispose();
+    // Whole images (80x120 → three 64² windows at stride 48): the same label maps.
+    const rng = new Rng(11);
+    for (const [h, w] of [
+      [80, 120],
+      [100, 150],
+    ] as const) {
+      const image = { ...synthShapesImage(rng, { width: w, height: h, minObjects: 2, maxObjects: 3, minSize: 0.2, maxSize: 0.4 }), width: w, height: h };
+      const host = { data: image.rgb, width: w, height: h };
+      const ref = await predictSemantic(model, host, run.input, run.model.test);
+      const before = tf.memory().numTensors;
+      const got = await predictSemantic(model, host, run.input, run.model.test, onnx);
+      expect(tf.memory().numTensors).toBe(before);
+      let same = 0;
+      for (let i = 0; i < ref.length; i++) same += ref[i] === got[i] ? 1 : 0;
+      expect(got.length).toBe(h * w);
+      expect(same / ref.length).toBeGreaterThanOrEqual(0.999);
+    }
+    // Both images are resized to a shorter side of 80: one crop shape, one graph.
+    expect(readdirSync(dir).filter((f) => f.endsWith('.onnx'))).toEqual(['segmenter_scores_1x64x64x3.onnx']);
+    await onnx.dispose();
     model.dispose();
   });
 });

@@ -82,15 +82,15 @@ describe('bounded semantic inference', () => {
 
 describe('sliding-window inference on the host', () => {
   it('gives the scores and labels of stitching whole tensors, with and without resizing', async () => {
-    const { slideScores, wholeScores } = await import('../../src/tasks/semantic/predict.js');
-    const { slideScoresHost, wholeScoresHost, labelMap } = await import('../../src/segmentation/sliding-window.js');
+    const { referenceSlideScores, referenceWholeScores } = await import('../helpers/semantic-reference.js');
+    const { slideScoresHost, wholeScoresHost, labelMap, hostCropScores } = await import('../../src/segmentation/sliding-window.js');
     const cfg = tinyConfig();
     const model = new Mask2Former(cfg.model, cfg.input, 0).eval();
     const x = tf.randomNormal([1, 70, 100, 3], 0, 1, 'float32', 7); // not multiples of 32: windows are padded
-    const fn = (crop: tf.Tensor) => model.semanticScores(crop);
+    const fn = hostCropScores((crop: tf.Tensor) => model.semanticScores(crop));
     for (const [ref, got] of [
-      [slideScores(model, x, 64, 32), slideScoresHost(fn, x, 64, 32)],
-      [wholeScores(model, x), wholeScoresHost(fn, x)],
+      [referenceSlideScores(model, x, 64, 32), await slideScoresHost(fn, x, 64, 32)],
+      [referenceWholeScores(model, x), await wholeScoresHost(fn, x)],
     ] as const) {
       expect([got.height, got.width, got.classes]).toEqual(ref.shape);
       expect(maxDiff(tf.tensor3d(got.data, ref.shape as [number, number, number]), ref)).toBeLessThan(1e-5);

@@ -1,6 +1,7 @@
 import { tf, type Tensor } from '../tf.js';
 import type { Module } from '../module.js';
 import { DensekitError } from '../../util/errors.js';
+import { whileTracing } from '../tracing.js';
 import { CONVERTERS, onnxDType, type KernelEmitter } from './kernel-ops.js';
 import type { OnnxDType, OnnxGraph, OnnxNode, OnnxTensor } from './proto.js';
 
@@ -243,7 +244,7 @@ export function traceGraph(stage: () => Record<string, Tensor>, inputs: TraceInp
   let result: Record<string, Tensor>;
   try {
     // No gradient tape: custom-gradient ops then appear as their forward kernels alone.
-    result = tf.tidy(() => stage());
+    result = whileTracing(() => tf.tidy(() => stage()));
   } finally {
     for (const k of originals) {
       tf.unregisterKernel(k.kernelName, backendName);

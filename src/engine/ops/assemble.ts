@@ -1,5 +1,6 @@
 import { tf, type Tensor } from '../tf.js';
 import { tapeIsRecording } from './eager.js';
+import { isTracing } from '../tracing.js';
 
 /** The part of the wasm backend that lets a new tensor be filled in place. */
 interface WasmBackend {
@@ -13,7 +14,8 @@ interface WasmBackend {
  * and each slab is copied into it inside the heap (and may be freed at
  * once), so slabs never coexist with each other or with a concatenated copy,
  * and the large block can be taken early, before other work fragments the
- * heap. Elsewhere the slabs are kept and concatenated.
+ * heap. Elsewhere, and while a graph is traced (a tracer sees kernels, not
+ * in-heap copies), the slabs are kept and concatenated.
  */
 export class RowAssembler {
   private readonly out?: Tensor;
@@ -23,7 +25,7 @@ export class RowAssembler {
 
   constructor(readonly shape: number[]) {
     this.rowSize = shape.slice(1).reduce((a, b) => a * b, 1);
-    if (tf.getBackend() === 'wasm' && !tapeIsRecording()) {
+    if (tf.getBackend() === 'wasm' && !tapeIsRecording() && !isTracing()) {
       const backend = tf.backend() as unknown as WasmBackend;
       const dataId = backend.write(null, shape, 'float32');
       this.out = tf.engine().makeTensorFromDataId(dataId, shape, 'float32', tf.backend());

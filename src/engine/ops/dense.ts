@@ -1,5 +1,6 @@
 import { tf, type Tensor } from '../tf.js';
 import { withGradient } from './custom-grad.js';
+import { isTracing } from '../tracing.js';
 
 /**
  * `x @ w` over the last axis of x (w is [in, out]), with a gradient that
@@ -49,10 +50,11 @@ const TRANSIENT_PACK_ELEMS = 256 * 1024;
  * forward matmul as a copy freed after the call, which frees its packed form
  * with it: a copy and a repack per call, about 1% of the matmul at 4096
  * tokens. (In training the backward pass's operands are fresh transposes,
- * packed and freed per call already.)
+ * packed and freed per call already.) Not while tracing: the graph must
+ * name the weight itself, not a copy.
  */
 export function denseWeight(x: Tensor, w: Tensor): Tensor {
-  return dense(x, w, { transientOperand: tf.getBackend() === 'wasm' && w.size >= TRANSIENT_PACK_ELEMS });
+  return dense(x, w, { transientOperand: tf.getBackend() === 'wasm' && w.size >= TRANSIENT_PACK_ELEMS && !isTracing() });
 }
 
 /**

@@ -1,5 +1,6 @@
 import { tf, type Tensor } from '../tf.js';
 import { withGradient } from './custom-grad.js';
+import { isTracing } from '../tracing.js';
 
 /** A wasm backend's view of a tensor's buffer in its heap (no copy). */
 interface HeapViewBackend {
@@ -35,10 +36,13 @@ function hostGather(x: Tensor, idx: Int32Array): Tensor {
   return tf.tensor(out, [idx.length, ...x.shape.slice(1)], 'float32');
 }
 
-/** Backends whose tensors live in host memory, where gathering on the host is cheap. */
+/**
+ * Backends whose tensors live in host memory, where gathering on the host is
+ * cheap; never while a graph is traced (the indices are computed values).
+ */
 function hostBacked(): boolean {
   const b = tf.getBackend();
-  return b === 'wasm' || b === 'cpu';
+  return (b === 'wasm' || b === 'cpu') && !isTracing();
 }
 
 /**

@@ -1,10 +1,8 @@
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { tf, type Tensor } from '../../engine/tf.js';
 import { traceGraph } from '../../engine/onnx/tracer.js';
-import { writeOnnxModel } from '../../io/onnx-file.js';
-import { OrtGraph, type OrtOptions } from '../../engine/onnx/session.js';
+import type { OrtGraph, OrtOptions } from '../../engine/onnx/session.js';
 import type { OnnxGraph } from '../../engine/onnx/proto.js';
+import { GraphCache } from '../graph-cache.js';
 import type { GeneralizedRCNN } from '../../detection/rcnn.js';
 import type { ImageList } from '../../structures/image-list.js';
 import type { RoiHeadRunner } from '../../detection/roi-heads.js';
@@ -64,14 +62,15 @@ export function tfjsDetectorEngine(model: GeneralizedRCNN): DetectorEngine {
  * ROIAlign, NMS and box decoding run on the host as on tfjs.
  */
 export class OnnxDetectorEngine implements DetectorEngine {
-  private readonly graphs = new Map<string, OrtGraph>();
+  private readonly graphs: GraphCache;
   private readonly levels: string[];
 
   constructor(
     private readonly model: GeneralizedRCNN,
-    private readonly graphDir: string,
-    private readonly ort: OrtOptions = {},
+    graphDir: string,
+    ort: OrtOptions = {},
   ) {
+    this.graphs = new GraphCache(graphDir, ort);
     this.levels = model.backbone.strides.map((l) => l.name);
   }
 
@@ -87,15 +86,9 @@ export class OnnxDetectorEngine implements DetectorEngine {
     });
   }
 
-  /** A cached graph file: traced by `trace` when absent. */
-  private async cached(name: string, trace: () => OnnxGraph): Promise<OrtGraph> {
-    const known = this.graphs.get(name);
-    if (known) return known;
-    const file = join(this.graphDir, `${name}.onnx`);
-    if (!existsSync(file)) writeOnnxModel(file, { graph: trace(), opset: 17, producerName: 'densekit', producerVersion: '0', metadata: { stage: name } });
-    const g = await OrtGraph.load(file, this.ort);
-    this.graphs.set(name, g);
-    return g;
+  /** A cached graph: traced by `trace` when absent. */
+  private cached(name: string, trace: () => OnnxGraph): Promise<OrtGraph> {
+    return this.graphs.get(name, trace);
   }
 
   /** Run a ROI-head graph traced for `rows` rows on `pooled` ([R, ...]): padded with zero rows, in chunks when R exceeds them. */
@@ -166,8 +159,7 @@ export class OnnxDetectorEngine implements DetectorEngine {
     }
   }
 
-  async dispose(): Promise<void> {
-    for (const g of this.graphs.values()) await g.release();
-    this.graphs.clear();
+  dispose(): Promise<void> {
+    return this.graphs.dispose();
   }
 }

@@ -3,7 +3,7 @@ import { basename, join } from 'node:path';
 import { SemanticEvaluator, type SemanticMetrics } from '@densekit/eval';
 import type { SegmenterRunConfig } from '../../config/schema.js';
 import type { SemanticDataset } from '../../data/semantic-dataset.js';
-import { ADE20K_CLASSES } from '../../data/ade20k-classes.js';
+import { checkClassCount, className, NO_CLASS_NAMES, type ClassNames } from '../../data/class-names.js';
 import { readLabelMap } from '../../io/image.js';
 import { loadRgb } from '../../io/rgb-image.js';
 import type { Mask2Former } from '../../segmentation/mask2former.js';
@@ -11,6 +11,7 @@ import type { TaskEvaluation } from '../../train/task.js';
 import { DensekitError } from '../../util/errors.js';
 import { progress } from '../../util/progress.js';
 import { predictSemantic } from './predict.js';
+import type { SegmenterEngine } from './onnx-engine.js';
 
 export interface SemanticEvalReport {
   aAcc: number;
@@ -21,24 +22,32 @@ export interface SemanticEvalReport {
 }
 
 /** Run the segmenter over a dataset: per-class and mean IoU / accuracy as mmseg. */
-export async function evaluateSemantic(model: Mask2Former, ds: SemanticDataset, cfg: SegmenterRunConfig, onImage?: (done: number, total: number) => void): Promise<SemanticMetrics & { images: number }> {
+export async function evaluateSemantic(
+  model: Mask2Former,
+  ds: SemanticDataset,
+  cfg: SegmenterRunConfig,
+  onImage?: (done: number, total: number) => void,
+  engine?: SegmenterEngine,
+): Promise<SemanticMetrics & { images: number; classNames: ClassNames }> {
+  // Names that do not fit the model's classes are refused before any image is run.
+  checkClassCount(ds.classNames, cfg.model.head.num_classes, 'model.head.num_classes');
   const wasTraining = model.training;
   model.eval();
   try {
     const ev = new SemanticEvaluator({ numClasses: cfg.model.head.num_classes, reduceZeroLabel: ds.reduceZeroLabel });
     for (const r of ds.records) {
       const [img, lab] = await Promise.all([loadRgb(r.image), readLabelMap(r.annotation)]);
-      ev.add(predictSemantic(model, img, cfg.input, cfg.model.test), lab.data);
+      ev.add(await predictSemantic(model, img, cfg.input, cfg.model.test, engine), lab.data);
       onImage?.(ev.images, ds.records.length);
     }
-    return { ...ev.metrics(), images: ev.images };
+    return { ...ev.metrics(), images: ev.images, classNames: ds.classNames };
   } finally {
     model.train(wasTraining);
   }
 }
 
-/** Score a folder of predicted label PNGs against a folder of annotation PNGs (same names). */
-export async function evaluateSemanticDirs(gtDir: string, predDir: string, numClasses: number, reduceZeroLabel: boolean): Promise<SemanticEvalReport> {
+/** Score a folder of predicted label PNGs against a folder of annotation PNGs (same names); rows named by `classNames`. */
+export async function evaluateSemanticDirs(gtDir: string, predDir: string, numClasses: number, reduceZeroLabel: boolean, classNames: ClassNames = NO_CLASS_NAMES): Promise<SemanticEvalReport> {
   let names: string[];
   try {
     names = readdirSync(gtDir).filter((n) => n.toLowerCase().endsWith('.png')).sort();
@@ -64,19 +73,28 @@ export async function evaluateSemanticDirs(gtDir: string, predDir: string, numCl
     bar.tick();
   }
   bar.stop();
-  return semanticReport({ ...ev.metrics(), images: ev.images }, numClasses);
+  return semanticReport({ ...ev.metrics(), images: ev.images, classNames }, numClasses);
 }
 
-/** Metrics as a report: NaN becomes null, classes get ADE20K names when there are 150. */
-export function semanticReport(m: SemanticMetrics & { images: number }, numClasses: number): SemanticEvalReport {
+/**
+ * Metrics as a report: NaN becomes null; each class is named by the names
+ * that came with the metrics (the data's, see data/class-names.ts), else `class <id>`.
+ */
+export function semanticReport(m: SemanticMetrics & { images: number; classNames?: ClassNames }, numClasses: number): SemanticEvalReport {
+  const names = m.classNames ?? NO_CLASS_NAMES;
   const nn = (v: number) => (Number.isNaN(v) ? null : v);
   return {
     aAcc: m.aAcc,
     mIoU: m.mIoU,
     mAcc: m.mAcc,
     images: m.images,
-    perClass: Array.from(m.iou, (v, c) => ({ name: numClasses === 150 ? ADE20K_CLASSES[c]! : `class ${c}`, iou: nn(v), acc: nn(m.acc[c]!) })),
+    perClass: Array.from({ length: numClasses }, (_, c) => ({ name: className(names, c), iou: nn(m.iou[c]!), acc: nn(m.acc[c]!) })),
   };
+}
+
+/** The same report with its classes named by `names` (a `--classes` file given to a command). */
+export function renameClasses(r: SemanticEvalReport, names: ClassNames): SemanticEvalReport {
+  return { ...r, perClass: r.perClass.map((c, id) => ({ ...c, name: className(names, id) })) };
 }
 
 function pct(v: number | null): string {

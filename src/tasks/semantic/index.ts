@@ -1,8 +1,9 @@
 import type { SegmenterRunConfig } from '../../config/schema.js';
-import { loadSegmenter } from '../../segmentation/mask2former.js';
+import { loadSegmenter, type Mask2Former } from '../../segmentation/mask2former.js';
 import { DensekitError } from '../../util/errors.js';
 import type { Task } from '../task.js';
-import type { InferenceEngine } from '../engine.js';
+import { graphCacheDir, type InferenceEngine } from '../engine.js';
+import { OnnxSegmenterEngine, tfjsSegmenterEngine, type SegmenterEngine } from './onnx-engine.js';
 import { semanticDataset, trainSemantic } from './train.js';
 import { evaluateSemantic, semanticEvaluation, semanticReport } from './evaluate.js';
 import { labelMapName, predictLabelMapFile, type AreaTarget } from './predict.js';
@@ -12,10 +13,12 @@ import { SemanticEvaluator } from '@densekit/eval';
 import { addAreas, type AreaRows } from '../merge.js';
 import { finishRecords, isCompleteFile, planPrediction, runPrediction, skippedOf } from '../predict-run.js';
 import { shardTag } from '../shards.js';
+import { exportSegmenterOnnx } from './export.js';
 
-/** The segmenter's graph is not exported yet: asking for it must not silently run something else. */
-function refuseOnnx(engine: InferenceEngine | undefined): void {
-  if (engine?.name === 'onnx') throw new DensekitError('the ONNX engine does not run segmenters yet: use --engine tfjs');
+/** The engine for a segmenter loaded from `weights`: its traced graphs are cached per weights and config. */
+function segmenterEngine(model: Mask2Former, weights: string, config: SegmenterRunConfig, engine: InferenceEngine | undefined): SegmenterEngine {
+  if (engine?.name !== 'onnx') return tfjsSegmenterEngine(model);
+  return new OnnxSegmenterEngine(model, graphCacheDir(weights, { model: config.model, input: config.input }), { device: engine.device, threads: engine.threads });
 }
 
 /**
@@ -32,21 +35,21 @@ export function semanticTask(config: SegmenterRunConfig): Task {
   return {
     kind: 'semantic',
     config,
-    onnx: false,
+    onnx: true,
     train: (opts) => trainSemantic(config, opts),
     async evaluate(weights, split, opts = {}) {
-      refuseOnnx(opts.engine);
       const dataset = semanticDataset(config, split);
       if (!dataset) throw new DensekitError(`the config has no data.${split}`, { key: `data.${split}` });
       const model = loadSegmenter(config.model, config.input, weights);
+      const engine = segmenterEngine(model, weights, config, opts.engine);
       try {
-        return semanticEvaluation(semanticReport(await evaluateSemantic(model, dataset, config, opts.onImage), config.model.head.num_classes));
+        return semanticEvaluation(semanticReport(await evaluateSemantic(model, dataset, config, opts.onImage, engine), config.model.head.num_classes));
       } finally {
+        await engine.dispose();
         model.dispose();
       }
     },
     async predict(weights, files, out, opts = {}) {
-      refuseOnnx(opts.engine);
       const areas = opts.gtDir ? areaTarget(config, opts.gtDir) : undefined;
       const plan = planPrediction({
         task: 'semantic',
@@ -81,16 +84,18 @@ export function semanticTask(config: SegmenterRunConfig): Task {
         stillDone: (img) => existsSync(join(out, labelMapName(img.file))),
         open: async () => {
           const model = loadSegmenter(config.model, config.input, weights);
+          const engine = segmenterEngine(model, weights, config, opts.engine);
           return {
             async predict(img) {
               try {
-                return await predictLabelMapFile(model, img.file, out, config.input, config.model.test, areas);
+                return await predictLabelMapFile(model, img.file, out, config.input, config.model.test, areas, engine);
               } catch (err) {
                 if (!(err instanceof DensekitError)) throw err;
                 return { skipped: err.message };
               }
             },
             async dispose() {
+              await engine.dispose();
               model.dispose();
             },
           };
@@ -116,8 +121,6 @@ export function semanticTask(config: SegmenterRunConfig): Task {
       const resumed = run.resumed > 0 ? ` (${run.resumed} from the log of an earlier run)` : '';
       return { summary: `${written} label maps${resumed} → ${out}${where}${metrics}`, skipped, files: keep ? [final] : [], resumed: run.resumed, ran: run.ran, notes: run.notes };
     },
-    async exportOnnx() {
-      throw new DensekitError('ONNX export of segmenters is not implemented yet (only detectors); the segmenter runs on tfjs');
-    },
+    exportOnnx: async (weights, outDir, size) => exportSegmenterOnnx(config, weights, outDir, size),
   };
 }

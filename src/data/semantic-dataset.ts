@@ -1,6 +1,7 @@
 import { readdirSync } from 'node:fs';
 import { basename, extname, join } from 'node:path';
 import { DensekitError } from '../util/errors.js';
+import { resolveClassNames, type ClassNames } from './class-names.js';
 
 /** One image and its label map (ADE20K release layout). */
 export interface SemanticRecord {
@@ -14,6 +15,8 @@ export interface SemanticDataset {
   records: SemanticRecord[];
   /** ADE20K's raw labels: 0 is "other" (ignored), class k is stored as k+1. */
   reduceZeroLabel: boolean;
+  /** The data's own class names (its classes.json, or ADE20K's for ADE20K itself); see class-names.ts. */
+  classNames: ClassNames;
 }
 
 const IMAGE_EXT = new Set(['.jpg', '.jpeg', '.png']);
@@ -40,5 +43,7 @@ export function loadSemanticDataset(imagesDir: string, annotationsDir: string, r
     records.push({ name: stem, image: join(imagesDir, f), annotation: join(annotationsDir, `${stem}.png`) });
   }
   if (records.length === 0) throw new DensekitError('no images found', { file: imagesDir });
-  return { name: imagesDir, records, reduceZeroLabel };
+  // Read now, so that a malformed classes file stops a command before any work.
+  const classNames = resolveClassNames({ dataDirs: [annotationsDir, imagesDir], labelMaps: true });
+  return { name: imagesDir, records, reduceZeroLabel, classNames };
 }

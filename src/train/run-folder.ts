@@ -1,7 +1,7 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { DensekitError } from '../util/errors.js';
-import { writeFileAtomic } from '../util/atomic-write.js';
+import { isTempFileOf, writeFileAtomic } from '../util/atomic-write.js';
 
 /**
  * What a training run writes into its folder, and in which format: the one
@@ -15,6 +15,10 @@ import { writeFileAtomic } from '../util/atomic-write.js';
  *   eval.json               the final evaluation's numbers
  *   predictions_val.json    a detector's COCO results on the validation split
  *   report/                 the HTML report and its pictures
+ *   run.lock                who is training in the folder now (see run-lock.ts)
+ *
+ * model_final.safetensors is written last, after the final evaluation: its
+ * presence says the run is complete.
  */
 export const RUN_FILES = {
   config: 'config.yaml',
@@ -24,6 +28,7 @@ export const RUN_FILES = {
   evaluation: 'eval.json',
   valPredictions: 'predictions_val.json',
   report: 'report',
+  lock: 'run.lock',
 } as const;
 
 export type RunFile = keyof typeof RUN_FILES;
@@ -31,6 +36,44 @@ export type RunFile = keyof typeof RUN_FILES;
 /** Paths of a run folder's files. */
 export function runPaths(dir: string): { readonly [K in RunFile]: string } {
   return Object.fromEntries(Object.entries(RUN_FILES).map(([k, name]) => [k, join(dir, name)])) as { [K in RunFile]: string };
+}
+
+/**
+ * Whether the run in `dir` is complete: its final weights are there and,
+ * when it evaluates, its evaluation too (a run written before the final
+ * weights came last can have the weights without the evaluation).
+ */
+export function runComplete(dir: string, evaluates: boolean): boolean {
+  const p = runPaths(dir);
+  return existsSync(p.finalWeights) && (!evaluates || existsSync(p.evaluation));
+}
+
+/**
+ * Remove the temp files that writes of the run's own files left behind when
+ * killed before their rename (see writeFileAtomic); nothing else in the
+ * folder is touched. Returns the names removed.
+ */
+export function removeStaleTempFiles(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  const names = Object.values(RUN_FILES);
+  const stale = readdirSync(dir)
+    .filter((entry) => names.some((name) => isTempFileOf(entry, name)))
+    .sort();
+  for (const entry of stale) rmSync(join(dir, entry), { force: true });
+  return stale;
+}
+
+/**
+ * The files that say how far a previous run got (its checkpoint, final
+ * weights, evaluation): a new run in the folder removes them when it
+ * starts, so that none of them is taken for the new run's. Returns the
+ * names removed.
+ */
+export function clearRunState(dir: string): string[] {
+  const state = [RUN_FILES.lastCheckpoint, RUN_FILES.finalWeights, RUN_FILES.evaluation, RUN_FILES.valPredictions];
+  const removed = state.filter((name) => existsSync(join(dir, name)));
+  for (const name of removed) rmSync(join(dir, name), { force: true });
+  return removed;
 }
 
 /** One line of `metrics.jsonl`: a training step (`total_loss`, `lr`, loss terms …) or an evaluation (`type: 'eval'`). */

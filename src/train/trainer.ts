@@ -8,17 +8,25 @@ import { writeFileAtomic } from '../util/atomic-write.js';
 import { progress } from '../util/progress.js';
 import { AdamW, clipGradNorm } from './adamw.js';
 import { buildParamSpecs } from './param-groups.js';
+import type { Module } from '../engine/module.js';
 import { lrFactor } from './schedule.js';
 import { lossAndGradients } from './step.js';
 import { readCheckpoint, saveCheckpoint, toTensors } from '../io/checkpoint.js';
 import type { TaskEvaluation, TrainTask } from './task.js';
 import { MetricsLog } from './metrics-log.js';
-import { RUN_FILES, runPaths, writeEvalRecord } from './run-folder.js';
+import { clearRunState, RUN_FILES, removeStaleTempFiles, runPaths, writeEvalRecord } from './run-folder.js';
+import { acquireRunLock } from './run-lock.js';
+import { checkResumeConfig } from './resume-check.js';
 
 export interface TrainOptions {
   outDir: string;
   /** Continue from `outDir/last.safetensors` (model, optimizer, schedule, data order, rng). */
   resume?: boolean;
+  /**
+   * With `resume`: accept a config that changes the training (see
+   * config-change.ts) instead of refusing it. The CLI's --allow-config-change.
+   */
+  allowConfigChange?: boolean;
   /** Weights to initialise from (overrides train.load_from); shape-mismatched heads are re-initialised. */
   initFrom?: string;
   stage?: string;
@@ -46,6 +54,55 @@ function defaultLog(l: string): void {
 }
 
 /**
+ * Train a task in its run folder, in the order that keeps a previous run
+ * in the folder safe from a run that cannot start:
+ *  1. take the folder (its run.lock: one owner at a time);
+ *  2. with `resume`, compare the checkpoint's config with this one (from
+ *     the checkpoint's header) and refuse a change that alters the training;
+ *  3. `prepare` the task: data, model, pretrained weights — everything that
+ *     refuses bad input;
+ *  4. read the checkpoint or the starting weights;
+ * and only then write into the folder. The lock is released however this ends.
+ */
+export async function runTraining(cfg: RunConfig, opts: TrainOptions, prepare: () => TrainTask | Promise<TrainTask>): Promise<TrainResult> {
+  const log = opts.log ?? defaultLog;
+  const lock = acquireRunLock(opts.outDir, log);
+  try {
+    const resuming = opts.resume === true && resumable(cfg, opts, log);
+    const task = await prepare();
+    return await train(task, cfg, { ...opts, resume: resuming }, log);
+  } finally {
+    lock.release();
+  }
+}
+
+/** Whether there is a checkpoint to resume from, with a config this run may continue (else a DensekitError). */
+function resumable(cfg: RunConfig, opts: TrainOptions, log: (line: string) => void): boolean {
+  const last = runPaths(opts.outDir).lastCheckpoint;
+  if (!existsSync(last)) {
+    log(`nothing to resume in ${opts.outDir} (no ${RUN_FILES.lastCheckpoint}): starting from the beginning`);
+    return false;
+  }
+  checkResumeConfig(last, cfg, { allowChange: opts.allowConfigChange, log });
+  return true;
+}
+
+/**
+ * Load a checkpoint's model tensors. A model whose shapes differ from the
+ * checkpoint's (a config change let through) is one line naming the first
+ * difference, not a list of every tensor.
+ */
+function loadResumedModel(model: Module, state: Map<string, Tensor>, file: string): void {
+  try {
+    model.loadStateDict(state);
+  } catch (err) {
+    const [head, ...lines] = (err as Error).message.split('\n');
+    const first = lines[0]?.trim();
+    throw new DensekitError(`the checkpoint does not fit the model the config builds (${head!.replace(/:$/, '')}: ${lines.length} tensors${first ? `, first ${first}` : ''})`, { file });
+  }
+}
+
+/**
  * The training loop shared by every task: AdamW with layer-wise decay,
  * warmup + schedule, gradient accumulation and clipping, JSONL metrics, a
  * progress bar, atomic checkpoints with everything needed to resume exactly
@@ -53,8 +110,7 @@ function defaultLog(l: string): void {
  * a NaN guard that stops and keeps the last good checkpoint, periodic and
  * final evaluation.
  */
-export async function runTraining(task: TrainTask, cfg: RunConfig, opts: TrainOptions): Promise<TrainResult> {
-  const log = opts.log ?? defaultLog;
+async function train(task: TrainTask, cfg: RunConfig, opts: TrainOptions, log: (line: string) => void): Promise<TrainResult> {
   const t = cfg.train;
   const model = task.model;
   const specs = buildParamSpecs(model, t.optimizer);
@@ -63,15 +119,18 @@ export async function runTraining(task: TrainTask, cfg: RunConfig, opts: TrainOp
   const lastPath = paths.lastCheckpoint;
   let startIter = 0;
   let loaderPos = 0;
-  if (opts.resume && !existsSync(lastPath)) log(`nothing to resume in ${opts.outDir} (no ${RUN_FILES.lastCheckpoint}): starting from the beginning`);
-  if (opts.resume && existsSync(lastPath)) {
+  if (opts.resume) {
     const ck = readCheckpoint(lastPath);
     if (!ck.meta) throw new DensekitError('not a training checkpoint (no densekit metadata); cannot resume', { file: lastPath });
     const state = toTensors(ck.model);
-    model.loadStateDict(state);
+    try {
+      loadResumedModel(model, state, lastPath);
+    } finally {
+      for (const x of state.values()) x.dispose();
+    }
     const ostate = toTensors(ck.optim);
     optimizer.loadState(ostate, ck.meta.optimizerStep);
-    for (const x of [...state.values(), ...ostate.values()]) x.dispose();
+    for (const x of ostate.values()) x.dispose();
     model.setRngStates(ck.meta.rngStates);
     startIter = ck.meta.iteration;
     loaderPos = ck.meta.loaderPosition;
@@ -87,7 +146,16 @@ export async function runTraining(task: TrainTask, cfg: RunConfig, opts: TrainOp
       log(`initialised from ${from}: ${report.skipped.length} shape-mismatched tensors re-initialised${report.skipped.length ? ` (${report.skipped.map((s) => s.name).join(', ')})` : ''}; ${report.missing.length} missing, ${report.unexpected.length} unused`);
     }
   }
-  const metricsLog = new MetricsLog(paths.metrics, startIter);
+  // Everything is validated and read: from here on the run writes its folder.
+  const stale = removeStaleTempFiles(opts.outDir);
+  if (stale.length > 0) log(`removed ${stale.length} temp file${stale.length > 1 ? 's' : ''} left by an interrupted run: ${stale.join(', ')}`);
+  if (!opts.resume) {
+    const previous = clearRunState(opts.outDir);
+    if (previous.length > 0) log(`new run in ${opts.outDir}: removed the previous run's ${previous.join(', ')}`);
+  }
+  // A resume at the end of the schedule runs the final evaluation again (it was cut short, or the run is finished and evaluates anew).
+  const finalEvalAgain = opts.resume === true && startIter >= t.max_iter;
+  const metricsLog = new MetricsLog(paths.metrics, startIter, { evaluationAgain: finalEvalAgain });
   writeFileAtomic(paths.config, dumpConfig(cfg));
   const stream = task.batches(loaderPos);
   const bar = progress(`train${opts.stage ? ` ${opts.stage}` : ''}`, t.max_iter - startIter, { enabled: opts.verbose });
@@ -164,12 +232,13 @@ export async function runTraining(task: TrainTask, cfg: RunConfig, opts: TrainOp
     return { finalCheckpoint: lastPath, lastLosses, totals };
   }
   save(lastPath, t.max_iter);
-  save(finalPath, t.max_iter);
   const e = await evaluate(t.max_iter);
   if (e) {
     for (const [name, content] of Object.entries(e.files)) writeFileAtomic(join(opts.outDir, name), content);
     writeEvalRecord(opts.outDir, e.record);
   }
+  // The final weights come last: they say the run is complete, its evaluation included.
+  save(finalPath, t.max_iter);
   optimizer.dispose();
   model.dispose();
   return { finalCheckpoint: finalPath, lastLosses, totals, evaluation: e };

@@ -3,6 +3,24 @@ import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync, mkdirSyn
 import { dirname, basename, join } from 'node:path';
 
 /**
+ * The temp file a write of `name` goes through: `.<name>.<pid>.<12 hex>.tmp`,
+ * beside the target. A random part too: processes in containers share pids
+ * (often 1) and can share a folder.
+ */
+export function tempFileName(name: string): string {
+  return `.${name}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
+}
+
+/**
+ * Whether `entry` (a name in a folder) is a temp file of a write of `name`
+ * (see tempFileName): what a write killed before its rename leaves behind.
+ */
+export function isTempFileOf(entry: string, name: string): boolean {
+  const prefix = `.${name}.`;
+  return entry.startsWith(prefix) && /^\d+\.[0-9a-f]{12}\.tmp$/.test(entry.slice(prefix.length));
+}
+
+/**
  * Write a file so that readers only ever see the old or the new complete
  * content: write to a temp file beside the target, fsync, then rename.
  * A crash leaves at worst a stray temp file, never a truncated target.
@@ -10,8 +28,7 @@ import { dirname, basename, join } from 'node:path';
 export function writeFileAtomic(path: string, chunks: Uint8Array | string | (Uint8Array | string)[]): void {
   const dir = dirname(path);
   mkdirSync(dir, { recursive: true });
-  // A random part too: processes in containers share pids (often 1) and can share a folder.
-  const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+  const tmp = join(dir, tempFileName(basename(path)));
   const list = Array.isArray(chunks) ? chunks : [chunks];
   let fd: number | undefined;
   try {

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import type { DetectorRunConfig, RunConfig } from '../../config/schema.js';
 import { GeneralizedRCNN } from '../../detection/rcnn.js';
 import { loadCocoDataset, type DetectionDataset } from '../../data/coco-dataset.js';
@@ -7,19 +8,33 @@ import { runTraining, type TrainOptions, type TrainResult } from '../../train/tr
 import type { TrainTask } from '../../train/task.js';
 import { detectionEvaluation, evaluateDetector } from './evaluate.js';
 
-/** The detection dataset of a config's split (undefined when the config has none). */
+/**
+ * The detection dataset of a config's split (undefined when the config has
+ * none). Images are read only when a sample needs them, so a wrong image
+ * folder is caught here, by the split's first image, before anything runs.
+ */
 export function detectionDataset(cfg: RunConfig, split: 'train' | 'val'): DetectionDataset | undefined {
   const d = cfg.data[split];
   if (!d) return undefined;
   if (d.format !== 'coco') throw new DensekitError('a detector needs COCO-format data (format: coco)', { key: `data.${split}.format` });
-  return loadCocoDataset(d.annotations, d.images, { filterEmpty: split === 'train' && d.filter_empty, name: `${split}:${d.annotations}` });
+  const set = loadCocoDataset(d.annotations, d.images, { filterEmpty: split === 'train' && d.filter_empty, name: `${split}:${d.annotations}` });
+  const first = set.records[0];
+  if (first && !existsSync(first.file)) {
+    throw new DensekitError(`${first.file}, the first image listed in ${d.annotations}, is not there: is ${d.images} the folder of these images?`, { key: `data.${split}.images` });
+  }
+  return set;
 }
 
 /**
  * Train a detector from a (stage) config. Deterministic given the seed;
  * `resume` continues exactly where the last checkpoint left off.
  */
-export async function trainDetector(cfg: DetectorRunConfig, opts: TrainOptions): Promise<TrainResult> {
+export function trainDetector(cfg: DetectorRunConfig, opts: TrainOptions): Promise<TrainResult> {
+  return runTraining(cfg, opts, () => detectorTask(cfg, opts.log ?? defaultLog));
+}
+
+/** The data, model and evaluation of a detector's training: everything that refuses bad input. */
+export function detectorTask(cfg: DetectorRunConfig, log: (line: string) => void): TrainTask {
   const train = detectionDataset(cfg, 'train');
   if (!train) throw new DensekitError('no training data: set data.train.images and data.train.annotations', { key: 'data.train' });
   if (train.categoryIds.length !== cfg.model.roi_heads.num_classes) {
@@ -29,7 +44,7 @@ export async function trainDetector(cfg: DetectorRunConfig, opts: TrainOptions):
   }
   const val = detectionDataset(cfg, 'val');
   const model = new GeneralizedRCNN(cfg.model, cfg.input, cfg.train.seed).train();
-  if (model.pretrained) (opts.log ?? defaultLog)(`backbone: ${model.pretrained.loaded.length} tensors from ${cfg.model.backbone.pretrained}; new: ${model.pretrained.initialised.length}; unused: ${model.pretrained.unused.join(', ') || 'none'}`);
+  if (model.pretrained) log(`backbone: ${model.pretrained.loaded.length} tensors from ${cfg.model.backbone.pretrained}; new: ${model.pretrained.initialised.length}; unused: ${model.pretrained.unused.join(', ') || 'none'}`);
   const task: TrainTask = {
     model,
     batches(start) {
@@ -47,7 +62,7 @@ export async function trainDetector(cfg: DetectorRunConfig, opts: TrainOptions):
     },
     evaluate: val ? async () => detectionEvaluation(await evaluateDetector(model, val, cfg.input)) : undefined,
   };
-  return runTraining(task, cfg, opts);
+  return task;
 }
 
 function defaultLog(l: string): void {

@@ -38,7 +38,12 @@ export function semanticDataset(cfg: RunConfig, split: 'train' | 'val'): Semanti
 }
 
 /** Train Mask2Former (ViT-Adapter on BEiT-3) for semantic segmentation. */
-export async function trainSemantic(cfg: SegmenterRunConfig, opts: TrainOptions): Promise<TrainResult> {
+export function trainSemantic(cfg: SegmenterRunConfig, opts: TrainOptions): Promise<TrainResult> {
+  return runTraining(cfg, opts, () => semanticTask(cfg));
+}
+
+/** The data, model and evaluation of a segmenter's training: everything that refuses bad input. */
+function semanticTask(cfg: SegmenterRunConfig): TrainTask {
   const train = semanticDataset(cfg, 'train');
   if (!train) throw new DensekitError('no training data: set data.train.images and data.train.annotations', { key: 'data.train' });
   const val = semanticDataset(cfg, 'val');
@@ -76,5 +81,5 @@ export async function trainSemantic(cfg: SegmenterRunConfig, opts: TrainOptions)
     },
     evaluate: val ? async () => semanticEvaluation(semanticReport(await evaluateSemantic(model, val, cfg), cfg.model.head.num_classes)) : undefined,
   };
-  return runTraining(task, cfg, opts);
+  return task;
 }

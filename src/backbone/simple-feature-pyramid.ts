@@ -119,6 +119,9 @@ export interface PyramidOptions {
 /** A pyramid: level name ("p2"…) → NHWC map. */
 export type FeatureMaps = Map<string, Tensor>;
 
+/** A pyramid's level shapes alone (level name → NHWC shape): what anchors need, whichever engine holds the maps. */
+export type LevelShapes = ReadonlyMap<string, { readonly shape: readonly number[] }>;
+
 /**
  * ViTDet's Simple Feature Pyramid on a single stride-16 map: deconvolutions
  * for strides 4 and 8, identity for 16, max-pool for 32, each followed by

@@ -100,7 +100,7 @@ export class CascadeRoiHeads extends RoiHeadsBase {
     return losses;
   }
 
-  async infer(features: FeatureMaps, proposals: Proposals[], imageSizes: [number, number][], runner: RoiHeadRunner = this.tfjsRunner): Promise<Detections[]> {
+  async infer(proposals: Proposals[], imageSizes: [number, number][], runner: RoiHeadRunner): Promise<Detections[]> {
     const K = this.cfg.num_classes;
     let boxes = proposals.map((p) => p.boxes);
     let probSum: Float32Array | undefined;
@@ -108,7 +108,7 @@ export class CascadeRoiHeads extends RoiHeadsBase {
     for (let k = 0; k < this.numStages; k++) {
       if (k > 0) boxes = this.refine(k - 1, lastDeltas, boxes, imageSizes);
       const { boxes: all, batchIndex } = batchBoxes(boxes);
-      const { probs, deltas } = await this.runBoxHead(k, features, all, batchIndex, runner);
+      const { probs, deltas } = await runner.boxHead(k, all, batchIndex);
       lastDeltas = deltas;
       if (!probSum) probSum = Float32Array.from(probs);
       else for (let i = 0; i < probs.length; i++) probSum[i]! += probs[i]!;
@@ -123,7 +123,7 @@ export class CascadeRoiHeads extends RoiHeadsBase {
       o += n;
       return fastRcnnInference(pr, decodePerClass(dl, b, K, this.coders[last]!, true), K, imageSizes[i]!, this.test);
     });
-    await this.predictMasks(features, detections, runner);
+    await this.predictMasks(detections, runner);
     return detections;
   }
 }

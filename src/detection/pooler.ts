@@ -1,6 +1,6 @@
 import { tf, type Tensor } from '../engine/tf.js';
 import type { FeatureMaps } from '../backbone/simple-feature-pyramid.js';
-import { roiAlign } from '../engine/ops/roi-align.js';
+import { roiAlign, roiAlignBoxes } from '../engine/ops/roi-align.js';
 import { gatherRows } from '../engine/ops/gather.js';
 import { boxArea, numBoxes } from '../structures/boxes.js';
 
@@ -54,4 +54,41 @@ export class MultiLevelRoiPooler {
     order.forEach((orig, pos) => (inverse[orig] = pos));
     return gatherRows(pooled, tf.tensor1d(inverse, 'int32'));
   }
+
+  /**
+   * The boxes as one [rows, 4] array per level for `forwardOnLevels`: each
+   * box in its own row of the level it is assigned to, and in every other
+   * level's array (and in the rows beyond the boxes) a box far outside
+   * every map, which pools to exactly zero. `rows` ≥ the number of boxes.
+   */
+  levelRows(boxes: Float32Array, batchIndex: Int32Array, rows: number): { levelBoxes: Float32Array[]; batchIndex: Int32Array } {
+    const n = batchIndex.length;
+    if (rows < n) throw new Error(`levelRows: ${n} boxes do not fit ${rows} rows`);
+    const lvl = this.assignLevels(boxes);
+    const levelBoxes = this.levels.map(() => new Float32Array(rows * 4).fill(OUTSIDE));
+    for (let i = 0; i < n; i++) levelBoxes[lvl[i]!]!.set(boxes.subarray(i * 4, i * 4 + 4), i * 4);
+    const index = new Int32Array(rows);
+    index.set(batchIndex);
+    return { levelBoxes, batchIndex: index };
+  }
+
+  /**
+   * Pooling with the level assignment made on the host (`levelRows`): the
+   * sum over levels of each level's ROIAlign of its rows, [rows, os, os, C].
+   * Every row is non-zero on one level at most, so the sum is exact. This is
+   * the form the pooler takes in a traced graph (boxes as inputs).
+   */
+  forwardOnLevels(features: FeatureMaps, levelBoxes: Tensor[], batchIndex: Tensor): Tensor {
+    return tf.tidy(() => {
+      let sum: Tensor | undefined;
+      this.levels.forEach((l, li) => {
+        const p = roiAlignBoxes(features.get(l.name)!, levelBoxes[li]!, batchIndex, { outputSize: this.outputSize, spatialScale: 1 / l.stride, samplingRatio: this.samplingRatio, aligned: true });
+        sum = sum ? tf.add(sum, p) : p;
+      });
+      return sum!;
+    });
+  }
 }
+
+/** A box coordinate far outside any feature map: ROIAlign samples nothing there (torchvision and ONNX alike). */
+const OUTSIDE = -1e4;

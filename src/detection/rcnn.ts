@@ -3,7 +3,7 @@ import { tf, type Tensor } from '../engine/tf.js';
 import { Rng, withInitSeed } from '../engine/random.js';
 import type { DetectorConfig, InputConfig } from '../config/schema.js';
 import { buildViTDetBackbone, type ViTDetBackbone } from '../backbone/vitdet.js';
-import type { FeatureMaps } from '../backbone/simple-feature-pyramid.js';
+import type { FeatureMaps, LevelShapes } from '../backbone/simple-feature-pyramid.js';
 import type { PretrainedReport } from '../backbone/convert/load-beit3.js';
 import { toImageList, type ImageList, type PadOptions } from '../structures/image-list.js';
 import type { HostImage } from '../io/rgb-image.js';
@@ -100,7 +100,7 @@ export class GeneralizedRCNN extends Beit3Model {
         }),
       );
       onStageDone?.('rpn');
-      const out = await memoryStageAsync('roi heads', () => this.roi_heads.infer(features, proposals, images.sizes, runner));
+      const out = await memoryStageAsync('roi heads', () => this.roi_heads.infer(proposals, images.sizes, runner ?? this.roi_heads.tfjsRunner(features)));
       onStageDone?.('roi_heads');
       return out;
     } finally {
@@ -114,9 +114,9 @@ export class GeneralizedRCNN extends Beit3Model {
    * tasks/detection/stages.ts): proposals, ROI heads, detections. The
    * caller owns (and disposes) the tensors it passes.
    */
-  detectFromDense(pyramid: FeatureMaps, rpnHeads: { logits: Tensor; deltas: Tensor }[], imageSizes: [number, number][], runner?: RoiHeadRunner): Promise<Detections[]> {
-    const proposals = this.proposal_generator.proposalsFrom(pyramid, rpnHeads, imageSizes);
-    return this.roi_heads.infer(pyramid, proposals, imageSizes, runner);
+  detectFromDense(levels: LevelShapes, rpnHeads: { logits: Tensor; deltas: Tensor }[], imageSizes: [number, number][], runner: RoiHeadRunner): Promise<Detections[]> {
+    const proposals = this.proposal_generator.proposalsFrom(levels, rpnHeads, imageSizes);
+    return this.roi_heads.infer(proposals, imageSizes, runner);
   }
 
   /** The feature pyramid of a batch; the backbone's intermediates are freed (the caller disposes the maps). */

@@ -25,10 +25,14 @@ import { bceWithLogitsSum } from './losses.js';
  * run.
  */
 export interface RoiHeadRunner {
-  /** Box head `k` on pooled features [R, S, S, C] → class probabilities [R, K+1] (softmax, background last) and deltas. */
-  boxHead(k: number, pooled: Tensor): Promise<{ probs: Float32Array; deltas: Float32Array }>;
-  /** The mask head on pooled features [R, S', S', C] → each box's mask probabilities for its class, [R, M, M]. */
-  maskProbs(pooled: Tensor, classes: Int32Array): Promise<Float32Array>;
+  /**
+   * Box head `k` for boxes in the input frame, each with its batch image:
+   * pooling and the head → class probabilities [R, K+1] (softmax,
+   * background last) and deltas.
+   */
+  boxHead(k: number, boxes: BoxArray, batchIndex: Int32Array): Promise<{ probs: Float32Array; deltas: Float32Array }>;
+  /** Pooling and the mask head for these boxes → each box's mask probabilities for its class, [R, M, M]. */
+  maskProbs(boxes: BoxArray, batchIndex: Int32Array, classes: Int32Array): Promise<Float32Array>;
 }
 
 /** Flatten per-image boxes into one array plus each box's batch index. */
@@ -123,29 +127,25 @@ export abstract class RoiHeadsBase extends Module {
   abstract boxHeadOnPooled(k: number, pooled: Tensor): { scores: Tensor; deltas: Tensor };
 
   /** The dense steps of inference on tfjs. */
-  readonly tfjsRunner: RoiHeadRunner = {
-    boxHead: async (k, pooled) => {
-      const [probs, deltas] = readScoped(() => {
-        const out = this.boxHeadOnPooled(k, pooled);
-        return [tf.softmax(out.scores), out.deltas];
-      }) as [Float32Array, Float32Array];
-      return { probs, deltas };
-    },
-    maskProbs: async (pooled, classes) => readScoped(() => [tf.sigmoid(this.mask_head!.classLogits(pooled, classes))])[0]!,
-  };
-
-  /** Box head `k`'s probabilities and deltas for these boxes: pooling on tfjs, the head on `runner`. */
-  protected async runBoxHead(k: number, features: FeatureMaps, boxes: BoxArray, batchIndex: Int32Array, runner: RoiHeadRunner): Promise<{ probs: Float32Array; deltas: Float32Array }> {
-    const pooled = tf.tidy(() => this.boxPooler.forward(features, boxes, batchIndex));
-    try {
-      return await runner.boxHead(k, pooled);
-    } finally {
-      pooled.dispose();
-    }
+  /** The ROI heads' dense steps on tfjs, pooling from `features`. */
+  tfjsRunner(features: FeatureMaps): RoiHeadRunner {
+    return {
+      boxHead: async (k, boxes, batchIndex) => {
+        const [probs, deltas] = readScoped(() => {
+          const out = this.boxStage(k, features, boxes, batchIndex);
+          return [tf.softmax(out.scores), out.deltas];
+        }) as [Float32Array, Float32Array];
+        return { probs, deltas };
+      },
+      maskProbs: async (boxes, batchIndex, classes) => readScoped(() => [tf.sigmoid(this.maskLogits(features, boxes, batchIndex, classes))])[0]!,
+    };
   }
 
-  /** Inference: detections per image (in the padded input frame), with mask probabilities when the model has masks. */
-  abstract infer(features: FeatureMaps, proposals: Proposals[], imageSizes: [number, number][], runner?: RoiHeadRunner): Promise<Detections[]>;
+  /**
+   * Inference: detections per image (in the padded input frame), with mask
+   * probabilities when the model has masks; the dense steps on `runner`.
+   */
+  abstract infer(proposals: Proposals[], imageSizes: [number, number][], runner: RoiHeadRunner): Promise<Detections[]>;
 
   /** The dense part of the mask branch: each box's mask logits of its class, [R, M, M]. */
   maskLogits(features: FeatureMaps, boxes: BoxArray, batchIndex: Int32Array, classes: Int32Array): Tensor {
@@ -180,7 +180,7 @@ export abstract class RoiHeadsBase extends Module {
   }
 
   /** Mask probabilities (M x M) of each final detection's class. */
-  protected async predictMasks(features: FeatureMaps, dets: Detections[], runner: RoiHeadRunner): Promise<void> {
+  protected async predictMasks(dets: Detections[], runner: RoiHeadRunner): Promise<void> {
     if (!this.mask_head) return;
     const { boxes, batchIndex } = batchBoxes(dets.map((d) => d.boxes));
     if (batchIndex.length === 0) {
@@ -188,13 +188,7 @@ export abstract class RoiHeadsBase extends Module {
       return;
     }
     const classes = Int32Array.from(dets.flatMap((d) => Array.from(d.classes)));
-    const pooled = tf.tidy(() => this.maskPooler.forward(features, boxes, batchIndex));
-    let probs: Float32Array;
-    try {
-      probs = await runner.maskProbs(pooled, classes);
-    } finally {
-      pooled.dispose();
-    }
+    const probs = await runner.maskProbs(boxes, batchIndex, classes);
     const M = this.cfg.mask_pooler_resolution * 2;
     let o = 0;
     for (const d of dets) {
@@ -243,10 +237,10 @@ export class StandardRoiHeads extends RoiHeadsBase {
     return losses;
   }
 
-  async infer(features: FeatureMaps, proposals: Proposals[], imageSizes: [number, number][], runner: RoiHeadRunner = this.tfjsRunner): Promise<Detections[]> {
+  async infer(proposals: Proposals[], imageSizes: [number, number][], runner: RoiHeadRunner): Promise<Detections[]> {
     const K = this.cfg.num_classes;
     const { boxes, batchIndex } = batchBoxes(proposals.map((p) => p.boxes));
-    const { probs, deltas } = await this.runBoxHead(0, features, boxes, batchIndex, runner);
+    const { probs, deltas } = await runner.boxHead(0, boxes, batchIndex);
     let o = 0;
     const detections = proposals.map((p, b) => {
       const n = numBoxes(p.boxes);
@@ -255,7 +249,7 @@ export class StandardRoiHeads extends RoiHeadsBase {
       o += n;
       return fastRcnnInference(pr, decodePerClass(dl, p.boxes, K, this.coder, false), K, imageSizes[b]!, this.test);
     });
-    await this.predictMasks(features, detections, runner);
+    await this.predictMasks(detections, runner);
     return detections;
   }
 }

@@ -6,7 +6,7 @@ import * as init from '../engine/init.js';
 import { maybeCheckpoint } from '../engine/ops/activation-checkpoint.js';
 import type { Rng } from '../engine/random.js';
 import type { RpnConfig } from '../config/schema.js';
-import type { FeatureMaps } from '../backbone/simple-feature-pyramid.js';
+import type { FeatureMaps, LevelShapes } from '../backbone/simple-feature-pyramid.js';
 import { clipBoxes, concatBoxes, numBoxes, pairwiseIou, selectBoxes, type BoxArray } from '../structures/boxes.js';
 import type { GtInstances } from '../structures/instances.js';
 import { cellAnchors, gridAnchors } from './anchor-generator.js';
@@ -83,7 +83,7 @@ export class Rpn extends Module {
   }
 
   /** Anchors of every level for these feature maps (same for every image of the batch). */
-  anchors(features: FeatureMaps): BoxArray[] {
+  anchors(features: LevelShapes): BoxArray[] {
     return this.levels.map((l, i) => {
       const f = features.get(l.name)!;
       return gridAnchors(this.cells[i]!, f.shape[1]!, f.shape[2]!, l.stride);
@@ -121,7 +121,7 @@ export class Rpn extends Module {
    * top-k per level, decode, clip, NMS per level, top-k per image. Reads the
    * outputs to the host; the caller owns them.
    */
-  proposalsFrom(features: FeatureMaps, heads: { logits: Tensor; deltas: Tensor }[], imageSizes: [number, number][]): Proposals[] {
+  proposalsFrom(features: LevelShapes, heads: { logits: Tensor; deltas: Tensor }[], imageSizes: [number, number][]): Proposals[] {
     return this.proposals(this.anchors(features), heads, imageSizes);
   }
 

@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { tf, type Tensor } from '../../src/engine/tf.js';
@@ -26,6 +26,7 @@ import { Rng } from '../../src/engine/random.js';
 import { synthShapesImage } from '../../src/data/synthetic-shapes.js';
 import { fileURLToPath } from 'node:url';
 import { gridSample } from '../../src/engine/ops/bilinear-sample.js';
+import { roiAlignBoxes } from '../../src/engine/ops/roi-align.js';
 import { msDeformAttnCore } from '../../src/engine/ops/ms-deform-attn-core.js';
 import { fixture, get, maxAbsDiff, nchwToNhwc, torchRef, values } from '../helpers/fixtures.js';
 import { synthBatch, tinyDetectorConfig } from '../helpers/tiny-detector.js';
@@ -97,6 +98,42 @@ describe('ONNX export: traced graphs run in onnxruntime as the model runs on tfj
     expect(graph.initializers.map((t) => t.name)).toContain('blocks.0.attn.q_proj.weight');
     input.dispose();
     enc.dispose();
+  });
+
+  it('ROIAlign in the graph (ONNX RoiAlign) equals torchvision for every fixture setting; boxes outside the map pool to zero', async () => {
+    const ref = torchRef('roi_align.safetensors');
+    const x = nchwToNhwc(get(ref, 'input'));
+    const features = tf.tensor(x.data, x.shape);
+    for (const scale of ['0.25', '1']) {
+      const rows = values(get(ref, `boxes_for_scale${scale}`));
+      const k = rows.length / 5;
+      // Two boxes far outside the map appended: the rows a level does not own in the detector's head graphs.
+      const boxes = new Float32Array((k + 2) * 4).fill(-1e4);
+      const bi = new Int32Array(k + 2);
+      for (let i = 0; i < k; i++) {
+        bi[i] = rows[i * 5]!;
+        boxes.set(rows.subarray(i * 5 + 1, i * 5 + 5), i * 4);
+      }
+      const b = tf.tensor2d(boxes, [k + 2, 4]);
+      const index = tf.tensor1d(bi, 'int32');
+      for (const os of [7, 14]) {
+        for (const sr of [0, 2]) {
+          for (const aligned of [true, false]) {
+            const opts = { outputSize: os, spatialScale: Number(scale), samplingRatio: sr, aligned };
+            const { ort, tfjs, graph } = await bothEngines(() => ({ out: roiAlignBoxes(features, b, index, opts) }), { features, boxes: b, batch_index: index });
+            const key = `out_os${os}_scale${scale === '1' ? '1.0' : scale}_sr${sr}_aligned${aligned ? 1 : 0}`;
+            const expected = nchwToNhwc(get(ref, key)).data;
+            const per = os * os * 8;
+            expect(graph.nodes.map((n) => n.opType)).toContain('RoiAlign');
+            expect(maxAbsDiff((ort.out!.data as Float32Array).subarray(0, k * per), expected), key).toBeLessThan(1e-4);
+            expect(maxAbsDiff((tfjs.out!.data as Float32Array).subarray(0, k * per), expected), key).toBeLessThan(1e-4);
+            expect(Math.max(...Array.from((ort.out!.data as Float32Array).subarray(k * per), Math.abs)), key).toBe(0);
+          }
+        }
+      }
+      tf.dispose([b, index]);
+    }
+    features.dispose();
   });
 
   it('grid_sample and multi-scale deformable attention (row gathers of computed indices) equal torch', async () => {
@@ -172,7 +209,9 @@ describe('the detector on the ONNX engine', () => {
       expect(maxAbsDiff(b.maskProbs!.flatMap((m) => [...m]), a.maskProbs!.flatMap((m) => [...m]))).toBeLessThan(1e-4);
     }
     // One graph per input shape and per head, traced on first use only.
-    expect(readdirSync(dir).filter((f) => f.endsWith('.onnx')).sort()).toEqual(['box_head_0_50x7x7x32.onnx', 'box_head_1_50x7x7x32.onnx', 'box_head_2_50x7x7x32.onnx', 'detector_dense_1x128x128x3.onnx', 'mask_head_20x14x14x32.onnx']);
+    expect(readdirSync(dir).filter((f) => f.endsWith('.onnx')).sort()).toEqual(['box_head_0_50_1x32x32x32.onnx', 'box_head_1_50_1x32x32x32.onnx', 'box_head_2_50_1x32x32x32.onnx', 'detector_dense_1x128x128x3.onnx', 'mask_head_20_1x32x32x32.onnx']);
+    // The heads pool in their graphs: ROIAlign is an ONNX RoiAlign node there.
+    for (const f of ['box_head_0_50_1x32x32x32.onnx', 'mask_head_20_1x32x32x32.onnx']) expect(readFileSync(join(dir, f)).includes('RoiAlign'), f).toBe(true);
     await engine.dispose();
     model.dispose();
   });

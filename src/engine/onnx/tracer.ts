@@ -1,8 +1,8 @@
 import { tf, type Tensor } from '../tf.js';
 import type { Module } from '../module.js';
 import { DensekitError } from '../../util/errors.js';
-import { whileTracing } from '../tracing.js';
-import { CONVERTERS, onnxDType, type KernelEmitter } from './kernel-ops.js';
+import { whileTracing, type CompositeRecorder } from '../tracing.js';
+import { CONVERTERS, onnxDType, type Converter, type KernelEmitter } from './kernel-ops.js';
 import type { OnnxDType, OnnxGraph, OnnxNode, OnnxTensor } from './proto.js';
 
 /**
@@ -208,8 +208,12 @@ export function traceGraph(stage: () => Record<string, Tensor>, inputs: TraceInp
 
   function recordKernel(kernel: string, ins: TensorInfo[], outs: TensorInfo[], attrs: Record<string, unknown>): void {
     const convert = CONVERTERS[kernel];
+    if (!convert) throw new DensekitError(`kernel ${kernel} (in ${here()}) has no ONNX conversion`, { key: opts.name });
+    recordWith(kernel, convert, ins, outs, attrs);
+  }
+
+  function recordWith(kernel: string, convert: Converter, ins: TensorInfo[], outs: TensorInfo[], attrs: Record<string, unknown>): void {
     const module = here();
-    if (!convert) throw new DensekitError(`kernel ${kernel} (in ${module}) has no ONNX conversion`, { key: opts.name });
     const outNames = outs.map(() => fresh(`${kernel.toLowerCase()}_${nodes.length}`));
     const nodeName = `${module}/${kernel}_${nodes.length}`;
     const emitter: KernelEmitter = {
@@ -244,7 +248,29 @@ export function traceGraph(stage: () => Record<string, Tensor>, inputs: TraceInp
   let result: Record<string, Tensor>;
   try {
     // No gradient tape: custom-gradient ops then appear as their forward kernels alone.
-    result = whileTracing(() => tf.tidy(() => stage()));
+    const composites: CompositeRecorder = {
+      unrecorded(fn) {
+        depth++;
+        try {
+          return fn();
+        } finally {
+          depth--;
+        }
+      },
+      record(op, inputs, outputs, attrs, convert) {
+        if (failure) return;
+        const info = (t: Tensor): TensorInfo => ({ dataId: (t as unknown as TensorInfo).dataId, shape: [...t.shape], dtype: t.dtype });
+        const ins = inputs.map(info);
+        // On constants alone the result is a constant too.
+        if (!ins.some((t) => dynamic.get(t))) return;
+        try {
+          recordWith(op, convert, ins, outputs.map(info), attrs);
+        } catch (err) {
+          failure = err;
+        }
+      },
+    };
+    result = whileTracing(composites, () => tf.tidy(() => stage()));
   } finally {
     for (const k of originals) {
       tf.unregisterKernel(k.kernelName, backendName);

@@ -3,6 +3,7 @@ import { batchMatMul } from './dense.js';
 import { gatherRows } from './gather.js';
 import { vjp } from './activation-checkpoint.js';
 import { withGradient } from './custom-grad.js';
+import { compositeOp } from '../tracing.js';
 
 export interface RoiAlignOptions {
   outputSize: number;
@@ -166,4 +167,34 @@ function alignGroup(features: Tensor, ys: AxisWeights[], xs: AxisWeights[], batc
     const t = alongY.transpose([0, 2, 1, 3]).reshape([k, wc, os * c]);
     return batchMatMul(tf.tensor3d(ax, [k, os, wc]), t).reshape([k, os, os, c]).transpose([0, 2, 1, 3]);
   });
+}
+
+/**
+ * `roiAlign` with the boxes [K, 4] and batch indices [K] (int32) as
+ * tensors: the form a traced graph takes boxes in. On tfjs the boxes are
+ * read to the host and pooled as above; in an ONNX graph this is the
+ * standard RoiAlign operator (average mode; `half_pixel` coordinates are
+ * torchvision's aligned=True, the adaptive sampling ratio is the same
+ * ceil(roi / output)), between transposes to NCHW and back. Forward only.
+ */
+export function roiAlignBoxes(features: Tensor, boxes: Tensor, batchIndex: Tensor, opts: RoiAlignOptions): Tensor {
+  return compositeOp(
+    'RoiAlign',
+    [features, boxes, batchIndex],
+    { ...opts },
+    () => roiAlign(features, boxes.dataSync() as Float32Array, batchIndex.dataSync(), opts),
+    (e) => {
+      const [nchw] = e.node('Transpose', [e.input(0)], { perm: [0, 3, 1, 2] });
+      const [index] = e.node('Cast', [e.input(2)], { to: 7 }); // int64
+      const [pooled] = e.node('RoiAlign', [nchw!, e.input(1), index!], {
+        mode: 'avg',
+        output_height: opts.outputSize,
+        output_width: opts.outputSize,
+        sampling_ratio: opts.samplingRatio,
+        spatial_scale: { float: opts.spatialScale },
+        coordinate_transformation_mode: opts.aligned ? 'half_pixel' : 'output_half_pixel',
+      });
+      e.node('Transpose', [pooled!], { perm: [0, 2, 3, 1] }, [e.output()]);
+    },
+  );
 }

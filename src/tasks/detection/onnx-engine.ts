@@ -6,6 +6,7 @@ import { GraphCache } from '../graph-cache.js';
 import type { GeneralizedRCNN } from '../../detection/rcnn.js';
 import type { ImageList } from '../../structures/image-list.js';
 import type { RoiHeadRunner } from '../../detection/roi-heads.js';
+import type { MultiLevelRoiPooler } from '../../detection/pooler.js';
 import { concatFloat32 } from '../../util/float-arrays.js';
 import type { Detections } from '../../structures/instances.js';
 import { detectorStages } from './stages.js';
@@ -52,14 +53,20 @@ export function tfjsDetectorEngine(model: GeneralizedRCNN): DetectorEngine {
   return { detect: async (list) => model.detect(list), dispose: async () => {} };
 }
 
+/** Host buffers of the dense graph's outputs, by name, as onnxruntime gave them. */
+type HostOutputs = Record<string, { data: Float32Array | Int32Array; shape: readonly number[] }>;
+
 /**
  * The detector's dense stages on onnxruntime: the backbone graph (images →
- * pyramid + RPN outputs), and the box heads (one graph per cascade stage)
- * and the mask head on ROI features pooled by tfjs. Graphs are traced once
- * per input shape into `graphDir` and reused from there; ROI heads take a
- * fixed number of rows (the RPN's post-NMS top-k, or the detections kept
- * per image), padded with zeros and cut back after the run. Proposals,
- * ROIAlign, NMS and box decoding run on the host as on tfjs.
+ * pyramid + RPN outputs), and per image shape the box heads (one graph per
+ * cascade stage) and the mask head, each pooling from the pyramid itself
+ * (ROIAlign in the graph). The pyramid stays in onnxruntime's buffers: it is
+ * fed from the first graph's outputs to the head graphs without a copy.
+ * Graphs are traced once per shape into `graphDir` and reused from there;
+ * head graphs take a fixed number of rows (the RPN's post-NMS top-k, or the
+ * detections kept per image), the boxes beyond the real ones placed where
+ * they pool nothing, in chunks when there are more. Proposals, level
+ * assignment, NMS and box decoding run on the host as on tfjs.
  */
 export class OnnxDetectorEngine implements DetectorEngine {
   private readonly graphs: GraphCache;
@@ -76,7 +83,7 @@ export class OnnxDetectorEngine implements DetectorEngine {
 
   /** The backbone graph for this input shape: from the folder, else traced now (once). */
   graphFor(shape: readonly number[]): Promise<OrtGraph> {
-    return this.cached(`detector_dense_${shape.join('x')}`, () => {
+    return this.graphs.get(`detector_dense_${shape.join('x')}`, () => {
       const zeros = tf.zeros(shape as number[]);
       try {
         return traceDetectorDense(this.model, zeros).graph;
@@ -86,72 +93,60 @@ export class OnnxDetectorEngine implements DetectorEngine {
     });
   }
 
-  /** A cached graph: traced by `trace` when absent. */
-  private cached(name: string, trace: () => OnnxGraph): Promise<OrtGraph> {
-    return this.graphs.get(name, trace);
-  }
-
-  /** Run a ROI-head graph traced for `rows` rows on `pooled` ([R, ...]): padded with zero rows, in chunks when R exceeds them. */
-  private async runRows(name: string, rows: number, pooled: Tensor, stage: (x: Tensor) => Record<string, Tensor>): Promise<Record<string, Float32Array>> {
-    const [r, ...rest] = pooled.shape as number[];
-    const shape = [rows, ...rest];
-    const g = await this.cached(`${name}_${shape.join('x')}`, () => {
-      const zeros = tf.zeros(shape);
-      try {
-        const { graph, outputs } = traceGraph(() => stage(zeros), [{ name: 'pooled', tensor: zeros }], { name, model: this.model });
-        for (const t of Object.values(outputs)) t.dispose();
-        return graph;
-      } finally {
-        zeros.dispose();
-      }
-    });
-    const rowSize = rest.reduce((a, b) => a * b, 1);
-    const data = pooled.dataSync() as Float32Array;
+  /**
+   * Run a head graph on `boxes` (input frame) with their batch indices,
+   * `rows` at a time, and return its outputs cut back to the boxes.
+   */
+  private async runHead(head: HeadGraph, pyramid: HostOutputs, boxes: Float32Array, batchIndex: Int32Array): Promise<Record<string, Float32Array>> {
+    const pooler = head.pooler;
+    const shapes = pooler.levels.map((l) => pyramid[l.name]!.shape);
+    const g = await this.graphs.get(`${head.name}_${head.rows}_${shapes[0]!.join('x')}`, () => traceHead(this.model, head, shapes));
+    const r = batchIndex.length;
     const parts: Record<string, Float32Array[]> = {};
-    for (let start = 0; start < r!; start += rows) {
-      const n = Math.min(rows, r! - start);
-      const chunk = new Float32Array(rows * rowSize);
-      chunk.set(data.subarray(start * rowSize, (start + n) * rowSize));
-      const out = await g.run({ pooled: { data: chunk, shape } });
-      for (const [k, v] of Object.entries(out)) (parts[k] ??= []).push((v.data as Float32Array).subarray(0, (n * v.data.length) / rows));
+    for (let start = 0; start < r; start += head.rows) {
+      const n = Math.min(head.rows, r - start);
+      const { levelBoxes, batchIndex: index } = pooler.levelRows(boxes.subarray(start * 4, (start + n) * 4), batchIndex.subarray(start, start + n), head.rows);
+      const feeds: HostOutputs = { batch_index: { data: index, shape: [head.rows] } };
+      pooler.levels.forEach((l, i) => {
+        feeds[l.name] = pyramid[l.name]!;
+        feeds[`rois_${l.name}`] = { data: levelBoxes[i]!, shape: [head.rows, 4] };
+      });
+      const out = await g.run(feeds);
+      for (const [k, v] of Object.entries(out)) (parts[k] ??= []).push((v.data as Float32Array).subarray(0, (n * v.data.length) / head.rows));
     }
     return Object.fromEntries(Object.entries(parts).map(([k, ps]) => [k, ps.length === 1 ? ps[0]! : concatFloat32(ps)]));
   }
 
-  /** The ROI heads' dense steps on onnxruntime. */
-  readonly roiRunner: RoiHeadRunner = {
-    boxHead: async (k, pooled) => {
-      const roi = this.model.roi_heads;
-      const out = await this.runRows(`box_head_${k}`, this.model.cfg.rpn.post_nms_topk_test, pooled, (x) => {
-        const o = roi.boxHeadOnPooled(k, x);
-        return { probs: tf.softmax(o.scores), deltas: o.deltas };
-      });
-      return { probs: out.probs!, deltas: out.deltas! };
-    },
-    maskProbs: async (pooled, classes) => {
-      const head = this.model.roi_heads.mask_head!;
-      const out = await this.runRows('mask_head', this.model.cfg.test.detections_per_image || 100, pooled, (x) => ({ probs: tf.sigmoid(head.forward(x)) }));
-      // All classes' masks [R, M, M, K] → each box's own class, [R, M, M].
-      const all = out.probs!;
-      const K = head.numClasses;
-      const perBox = all.length / classes.length / K;
-      const picked = new Float32Array(classes.length * perBox);
-      for (let i = 0; i < classes.length; i++) for (let p = 0; p < perBox; p++) picked[i * perBox + p] = all[(i * perBox + p) * K + classes[i]!]!;
-      return picked;
-    },
-  };
+  /** The ROI heads' dense steps on onnxruntime, pooling from this image batch's pyramid. */
+  private runner(pyramid: HostOutputs): RoiHeadRunner {
+    return {
+      boxHead: async (k, boxes, batchIndex) => {
+        const out = await this.runHead(boxHeadGraph(this.model, k), pyramid, boxes, batchIndex);
+        return { probs: out.probs!, deltas: out.deltas! };
+      },
+      maskProbs: async (boxes, batchIndex, classes) => {
+        const out = await this.runHead(maskHeadGraph(this.model), pyramid, boxes, batchIndex);
+        // All classes' masks [R, M, M, K] → each box's own class, [R, M, M].
+        const all = out.probs!;
+        const K = this.model.roi_heads.mask_head!.numClasses;
+        const perBox = all.length / classes.length / K;
+        const picked = new Float32Array(classes.length * perBox);
+        for (let i = 0; i < classes.length; i++) for (let p = 0; p < perBox; p++) picked[i * perBox + p] = all[(i * perBox + p) * K + classes[i]!]!;
+        return picked;
+      },
+    };
+  }
 
   async detect(list: ImageList): Promise<Detections[]> {
     const g = await this.graphFor(list.tensor.shape);
     const out = await g.run({ images: { data: list.tensor.dataSync() as Float32Array, shape: list.tensor.shape } });
     const names = denseOutputNames(this.levels);
     const toTf = (name: string) => tf.tensor(out[name]!.data, out[name]!.shape, 'float32');
-    const pyramid = new Map(this.levels.map((l, i) => [l, toTf(names.pyramid[i]!)]));
     const heads = this.levels.map((_, i) => ({ logits: toTf(names.logits[i]!), deltas: toTf(names.deltas[i]!) }));
+    const shapes = new Map(this.levels.map((l) => [l, { shape: out[l]!.shape }]));
     try {
-      return await this.model.detectFromDense(pyramid, heads, list.sizes, this.roiRunner);
+      return await this.model.detectFromDense(shapes, heads, list.sizes, this.runner(out));
     } finally {
-      for (const t of pyramid.values()) t.dispose();
       for (const h of heads) {
         h.logits.dispose();
         h.deltas.dispose();
@@ -161,5 +156,58 @@ export class OnnxDetectorEngine implements DetectorEngine {
 
   dispose(): Promise<void> {
     return this.graphs.dispose();
+  }
+}
+
+/** One ROI head as a graph: pyramid levels + boxes per level + batch index → named outputs. */
+export interface HeadGraph {
+  name: string;
+  /** Rows of boxes per run. */
+  rows: number;
+  pooler: MultiLevelRoiPooler;
+  /** The head on pooled features [rows, S, S, C]. */
+  stage(pooled: Tensor): Record<string, Tensor>;
+}
+
+/** Box head `k` (a cascade stage): class probabilities (softmax) and deltas, for the RPN's post-NMS top-k rows. */
+export function boxHeadGraph(model: GeneralizedRCNN, k: number): HeadGraph {
+  return {
+    name: `box_head_${k}`,
+    rows: model.cfg.rpn.post_nms_topk_test,
+    pooler: model.roi_heads.boxPooler,
+    stage: (pooled) => {
+      const o = model.roi_heads.boxHeadOnPooled(k, pooled);
+      return { probs: tf.softmax(o.scores), deltas: o.deltas };
+    },
+  };
+}
+
+/** The mask head: every class's mask probabilities (sigmoid) [R, M, M, K], for the detections kept per image. */
+export function maskHeadGraph(model: GeneralizedRCNN): HeadGraph {
+  return {
+    name: 'mask_head',
+    rows: model.cfg.test.detections_per_image || 100,
+    pooler: model.roi_heads.maskPooler,
+    stage: (pooled) => ({ probs: tf.sigmoid(model.roi_heads.mask_head!.forward(pooled)) }),
+  };
+}
+
+/**
+ * Trace a head graph for a pyramid of these level shapes: inputs are the
+ * pooler's levels (named as the dense graph's outputs), `rois_<level>`
+ * [rows, 4] per level and `batch_index` [rows] (int32).
+ */
+export function traceHead(model: GeneralizedRCNN, head: HeadGraph, levelShapes: readonly (readonly number[])[]): OnnxGraph {
+  const pooler = head.pooler;
+  const features = new Map(pooler.levels.map((l, i) => [l.name, tf.zeros(levelShapes[i] as number[])]));
+  const rois = pooler.levels.map(() => tf.zeros([head.rows, 4]));
+  const index = tf.zeros([head.rows], 'int32');
+  try {
+    const inputs = [...pooler.levels.map((l) => ({ name: l.name, tensor: features.get(l.name)! })), ...pooler.levels.map((l, i) => ({ name: `rois_${l.name}`, tensor: rois[i]! })), { name: 'batch_index', tensor: index }];
+    const { graph, outputs } = traceGraph(() => head.stage(pooler.forwardOnLevels(features, rois, index)), inputs, { name: head.name, model });
+    for (const t of Object.values(outputs)) t.dispose();
+    return graph;
+  } finally {
+    tf.dispose([...features.values(), ...rois, index]);
   }
 }

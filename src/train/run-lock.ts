@@ -1,4 +1,4 @@
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, rmdirSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { DensekitError } from '../util/errors.js';
@@ -38,7 +38,12 @@ const held = new Map<string, { owner: LockOwner; createdDir?: string }>();
 export function acquireRunLock(dir: string, log: (line: string) => void): RunLock {
   const abs = resolve(dir);
   const createdDir = existsSync(abs) ? undefined : abs;
-  mkdirSync(abs, { recursive: true });
+  if (!createdDir && !statSync(abs).isDirectory()) throw new DensekitError('is not a folder; a run writes its files into a folder', { file: abs });
+  try {
+    mkdirSync(abs, { recursive: true });
+  } catch (err) {
+    throw new DensekitError(`cannot create the run folder (${(err as NodeJS.ErrnoException).code})`, { file: abs });
+  }
   const path = runPaths(abs).lock;
   if (held.has(path)) throw new DensekitError('this process is already training in this folder', { file: abs });
   const me: LockOwner = { pid: process.pid, host: hostname(), started: new Date().toISOString() };
@@ -78,8 +83,9 @@ function createLock(path: string, me: LockOwner): boolean {
   try {
     fd = openSync(path, 'wx');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
-    throw err;
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') return false;
+    throw new DensekitError(`cannot create the run folder's lock (${code})`, { file: path });
   }
   try {
     writeSync(fd, `${JSON.stringify(me)}\n`);

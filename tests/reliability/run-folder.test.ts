@@ -128,7 +128,7 @@ describe('one owner at a time', () => {
 });
 
 describe('nothing is overwritten before the inputs are validated', () => {
-  it('a run with a wrong image folder or missing weights leaves a finished run folder byte for byte, and creates no folder', async () => {
+  it('a run with a wrong image folder, missing weights or a file for its folder leaves what is there byte for byte, and creates no folder', async () => {
     const dir = tmp('finished');
     await trainDetector(config(), { outDir: dir, log: quiet });
     const before = snapshot(dir);
@@ -153,6 +153,13 @@ describe('nothing is overwritten before the inputs are validated', () => {
     const fresh = join(tmp('parent'), 'run');
     await rejection(trainDetector(wrongTrain, { outDir: fresh, log: quiet }));
     expect(existsSync(fresh)).toBe(false);
+
+    const file = join(tmp('file'), 'notes.txt');
+    writeFileSync(file, 'mine');
+    const notFolder = await rejection(trainDetector(config(), { outDir: file, log: quiet }));
+    expect(notFolder).toBeInstanceOf(DensekitError);
+    expect(notFolder.message).toBe(`${file}: is not a folder; a run writes its files into a folder`);
+    expect(readFileSync(file, 'utf8')).toBe('mine');
   });
 });
 

@@ -67,7 +67,8 @@ function takeLock(abs: string, path: string, me: LockOwner, createdDir: string |
     if (owner === null) continue; // released in between: try again
     if (owner === undefined) throw new DensekitError(`${path} is not a lock this program wrote; delete it if no training is using the folder`, { file: abs });
     if (!ownerGone(owner, path)) {
-      const remedy = owner.host === me.host ? 'wait for it to finish or train into another folder' : `if it is no longer running, delete ${path}`;
+      // A live pid on this host is almost always the owner; one reused by an unrelated process after a crash is not, hence the way out.
+      const remedy = owner.host === me.host ? `wait for it to finish or train into another folder (if pid ${owner.pid} is not that training, delete ${path})` : `if it is no longer running, delete ${path}`;
       throw new DensekitError(`in use by another training (pid ${owner.pid} on ${owner.host}, since ${owner.started}); ${remedy}`, { file: abs });
     }
     log(`${abs}: taking over ${path} from pid ${owner.pid} on ${owner.host} (since ${owner.started}), which is no longer running`);

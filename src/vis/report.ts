@@ -9,6 +9,7 @@ import type { CocoDetection } from '../detection/postprocess.js';
 import { linePlot, type Series } from './plots.js';
 import { toPng, toSvg, type Scene } from './scene.js';
 import { visualizeCoco } from './visualize-coco.js';
+import { resolveClassNames } from '../data/class-names.js';
 
 const STAT_LABELS = ['AP', 'AP50', 'AP75', 'AP small', 'AP medium', 'AP large', 'AR@1', 'AR@10', 'AR@100', 'AR small', 'AR medium', 'AR large'];
 
@@ -70,6 +71,8 @@ export function prCurves(E: CocoEval, title: string): Scene {
 export interface ReportOptions {
   /** Images in the gallery (default 12). */
   limit?: number;
+  /** A classes file naming the gallery's classes instead of the validation GT's categories. */
+  classesFile?: string;
 }
 
 /**
@@ -109,6 +112,7 @@ export async function writeReport(runDir: string, opts: ReportOptions = {}): Pro
   if (existsSync(predPath) && config.data?.val) {
     const results = JSON.parse(readFileSync(predPath, 'utf8')) as CocoDetection[];
     const gt = Coco.fromFile(config.data.val.annotations);
+    const classNames = resolveClassNames({ file: opts.classesFile, categories: gt.dataset.categories, categoriesSource: gt.source, dataDirs: [config.data.val.images] });
     if (results.length > 0) {
       for (const t of ['bbox', 'segm'] as const) {
         if (t === 'segm' && !results.some((r) => r.segmentation)) continue;
@@ -119,7 +123,7 @@ export async function writeReport(runDir: string, opts: ReportOptions = {}): Pro
         plots.push(savePlot(out, `pr_${t}`, prCurves(E, `precision / recall (${t})`)));
       }
     }
-    gallery = await visualizeCoco({ imagesDir: config.data.val.images, results, gt, outDir: join(out, 'gallery'), scoreThreshold: 0.3, limit: opts.limit ?? 12 });
+    gallery = await visualizeCoco({ imagesDir: config.data.val.images, results, resultsFile: predPath, gt, classNames, outDir: join(out, 'gallery'), scoreThreshold: 0.3, limit: opts.limit ?? 12 });
   }
   if (plots.length) sections.push(`<h2>Curves</h2>\n${plots.map((p) => `<img class="plot" src="${p}" alt="${p}">`).join('\n')}`);
   if (gallery.length) {

@@ -3,8 +3,8 @@ import type { HostImage } from '../io/rgb-image.js';
 import { ADE20K_PALETTE, cssColor, indexColor, type Rgb } from './palette.js';
 
 export interface SemanticOverlayOptions {
-  /** Class names, index = class id (legend text). */
-  classNames: readonly string[];
+  /** A class's name for the legend (see data/class-names.ts). */
+  className: (id: number) => string;
   palette?: readonly Rgb[];
   alpha?: number;
   /** Label value drawn as transparent. */
@@ -60,7 +60,7 @@ export function drawSemanticOverlay(img: HostImage, labels: ArrayLike<number>, o
     ctx.fillStyle = cssColor(color(c));
     ctx.fillRect(w + 6, y, font, font);
     ctx.fillStyle = '#222';
-    ctx.fillText(`${o.classNames[c] ?? `class ${c}`} ${((100 * n) / (w * h)).toFixed(0)}%`, w + 10 + font, y + font / 2);
+    ctx.fillText(`${o.className(c)} ${((100 * n) / (w * h)).toFixed(0)}%`, w + 10 + font, y + font / 2);
   });
   return canvas.toBuffer('image/png');
 }

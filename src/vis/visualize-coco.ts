@@ -1,50 +1,65 @@
-import { mkdirSync } from 'node:fs';
-import { basename, join } from 'node:path';
 import { createCanvas, loadImage } from '@napi-rs/canvas';
-import { Coco, type CocoAnnotation } from '@densekit/eval';
+import type { Coco, CocoAnnotation, Rle } from '@densekit/eval';
 import { loadRgb } from '../io/rgb-image.js';
-import { writeFileAtomic } from '../util/atomic-write.js';
 import { maskToRle, rleFromCompressed } from '../structures/masks.js';
-import type { CocoDetection } from '../detection/postprocess.js';
+import { className, resolveClassNames, type ClassNames } from '../data/class-names.js';
 import { drawInstances, type DrawItem } from './draw-instances.js';
 import { indexColor, type Rgb } from './palette.js';
 import { matchForDisplay } from './match.js';
+import { drawableResult, readDisplayResults, type DisplayResult, type DrawableResult } from './display-results.js';
+import { imageFilesFromFolder, imageFilesFromGt, outputNames } from './image-files.js';
+import { StagedFolder } from './staged-folder.js';
+import { DensekitError } from '../util/errors.js';
 
 export interface VisualizeOptions {
   imagesDir: string;
-  results: CocoDetection[];
+  /** A COCO results list as read from its file (each entry is checked before anything is drawn). */
+  results: unknown;
+  /** The results' file, for messages. */
+  resultsFile?: string;
   /** Ground truth: gives image file names, category names, and FP/miss marks. */
   gt?: Coco;
+  /** Class names; by default the GT's categories, else the data's classes.json (data/class-names.ts). */
+  classNames?: ClassNames;
   outDir: string;
   scoreThreshold: number;
   limit?: number;
   /** Colour by category (stable across images) or by instance. */
   colorBy?: 'category' | 'instance';
+  /** Told after each image is drawn. */
+  onImage?: (done: number, total: number) => void;
 }
 
 const FP_COLOR: Rgb = [230, 30, 30];
 const MISS_COLOR: Rgb = [255, 200, 0];
 
-function catName(gt: Coco | undefined, id: number): string {
-  return gt?.cats.get(id)?.name ?? `class ${id}`;
-}
-
-function detItems(dets: CocoDetection[], gt: Coco | undefined, colorBy: 'category' | 'instance', fp?: boolean[]): DrawItem[] {
+function detItems(dets: DrawableResult[], names: ClassNames, colorBy: 'category' | 'instance', fp?: boolean[]): DrawItem[] {
   return dets.map((d, i) => ({
     bbox: d.bbox,
-    label: `${fp?.[i] ? 'FP ' : ''}${catName(gt, d.category_id)} ${(d.score * 100).toFixed(0)}%`,
+    label: `${fp?.[i] ? 'FP ' : ''}${className(names, d.category_id)} ${(d.score * 100).toFixed(0)}%`,
     color: fp?.[i] ? FP_COLOR : indexColor(colorBy === 'category' ? d.category_id : i),
-    mask: d.segmentation ? rleFromCompressed(d.segmentation.size, d.segmentation.counts) : undefined,
+    mask: d.mask,
   }));
 }
 
-function gtItems(anns: CocoAnnotation[], gt: Coco, h: number, w: number, missed: boolean[]): DrawItem[] {
+/** A GT annotation's mask on its image; an RLE of another size than the image file is an error naming the annotation. */
+function gtMask(a: CocoAnnotation, gt: Coco, h: number, w: number): Rle | undefined {
+  const seg = a.segmentation;
+  if (!seg) return undefined;
+  if (Array.isArray(seg)) return maskToRle({ kind: 'polygons', polygons: seg }, h, w);
+  if (seg.size[0] !== h || seg.size[1] !== w) {
+    throw new DensekitError(`annotation ${a.id}: mask is ${seg.size[1]}x${seg.size[0]} (width x height) but image ${a.image_id}'s file is ${w}x${h}`, { file: gt.source });
+  }
+  return rleFromCompressed(seg.size, seg.counts);
+}
+
+function gtItems(anns: CocoAnnotation[], gt: Coco, names: ClassNames, h: number, w: number, missed: boolean[]): DrawItem[] {
   return anns.map((a, i) => ({
     bbox: a.bbox as [number, number, number, number],
-    label: `${missed[i] ? 'MISS ' : ''}${catName(gt, a.category_id)}`,
+    label: `${missed[i] ? 'MISS ' : ''}${className(names, a.category_id)}`,
     color: missed[i] ? MISS_COLOR : indexColor(a.category_id),
     dashed: missed[i],
-    mask: a.segmentation ? (Array.isArray(a.segmentation) ? maskToRle({ kind: 'polygons', polygons: a.segmentation }, h, w) : rleFromCompressed(a.segmentation.size, a.segmentation.counts)) : undefined,
+    mask: gtMask(a, gt, h, w),
   }));
 }
 
@@ -77,41 +92,49 @@ async function sideBySide(left: Buffer, right: Buffer, captions: [string, string
 /**
  * Draw results over their images, one PNG per image in `outDir`. With a GT
  * file: ground truth and predictions side by side, false positives (red)
- * and misses (yellow, dashed) marked by IoU ≥ 0.5 matching. Returns the
- * written files.
+ * and misses (yellow, dashed) marked by IoU ≥ 0.5 matching. Everything is
+ * checked first (each results entry, against the GT when there is one, and
+ * a file for every image to draw), and
+ * the PNGs appear together at the end: a run that fails writes nothing.
+ * Returns the written files.
  */
 export async function visualizeCoco(o: VisualizeOptions): Promise<string[]> {
-  mkdirSync(o.outDir, { recursive: true });
-  const byImage = new Map<number, CocoDetection[]>();
-  for (const r of o.results) {
+  const resultsFile = o.resultsFile ?? '<results>';
+  const checked = readDisplayResults(o.results, resultsFile);
+  // Against a GT too: an image id it lacks is an error naming the entry.
+  if (o.gt && checked.length > 0) o.gt.loadRes(o.results, resultsFile);
+  const byImage = new Map<number, DisplayResult[]>();
+  for (const r of checked) {
     if (r.score < o.scoreThreshold) continue;
     let l = byImage.get(r.image_id);
     if (!l) byImage.set(r.image_id, (l = []));
     l.push(r);
   }
-  const ids = o.gt ? [...o.gt.imgs.keys()].sort((a, b) => a - b) : [...byImage.keys()].sort((a, b) => a - b);
-  const written: string[] = [];
-  for (const id of ids.slice(0, o.limit ?? ids.length)) {
-    const info = o.gt?.imgs.get(id);
-    const file = info?.file_name ?? `${id}.png`;
-    const img = await loadRgb(join(o.imagesDir, file));
-    const dets = (byImage.get(id) ?? []).sort((a, b) => b.score - a.score);
-    const colorBy = o.colorBy ?? 'category';
-    let png: Buffer;
-    if (o.gt) {
-      const anns = (o.gt.imgToAnns.get(id) ?? []).filter((a) => !a.iscrowd);
-      const { dtMatched, gtMatched } = matchForDisplay(dets, anns.map((a) => ({ bbox: a.bbox as [number, number, number, number], category_id: a.category_id })));
-      const left = drawInstances(img, gtItems(anns, o.gt, img.height, img.width, gtMatched.map((m) => !m)));
-      const right = drawInstances(img, detItems(dets, o.gt, colorBy, dtMatched.map((m) => !m)));
-      const fp = dtMatched.filter((m) => !m).length;
-      const miss = gtMatched.filter((m) => !m).length;
-      png = await sideBySide(left, right, [`ground truth: ${anns.length} (${miss} missed)`, `predicted: ${dets.length} (${fp} false pos.)`]);
-    } else {
-      png = drawInstances(img, detItems(dets, undefined, colorBy));
+  const gt = o.gt;
+  const all = gt ? [...gt.imgs.keys()] : [...byImage.keys()];
+  const ids = all.sort((a, b) => a - b).slice(0, o.limit ?? all.length);
+  const files = gt ? imageFilesFromGt(ids, gt, o.imagesDir) : imageFilesFromFolder(ids, o.imagesDir, resultsFile);
+  const names = o.classNames ?? resolveClassNames({ categories: gt?.dataset.categories, categoriesSource: gt?.source, dataDirs: [o.imagesDir] });
+  const pngNames = outputNames(ids.map((id) => files.get(id)!));
+  const colorBy = o.colorBy ?? 'category';
+  return StagedFolder.run(o.outDir, async (stage) => {
+    for (const [k, id] of ids.entries()) {
+      const img = await loadRgb(files.get(id)!);
+      const dets = (byImage.get(id) ?? []).map((r) => drawableResult(r, img.height, img.width, resultsFile)).sort((a, b) => b.score - a.score);
+      let png: Buffer;
+      if (gt) {
+        const anns = (gt.imgToAnns.get(id) ?? []).filter((a) => !a.iscrowd);
+        const { dtMatched, gtMatched } = matchForDisplay(dets, anns.map((a) => ({ bbox: a.bbox as [number, number, number, number], category_id: a.category_id })));
+        const left = drawInstances(img, gtItems(anns, gt, names, img.height, img.width, gtMatched.map((m) => !m)));
+        const right = drawInstances(img, detItems(dets, names, colorBy, dtMatched.map((m) => !m)));
+        const fp = dtMatched.filter((m) => !m).length;
+        const miss = gtMatched.filter((m) => !m).length;
+        png = await sideBySide(left, right, [`ground truth: ${anns.length} (${miss} missed)`, `predicted: ${dets.length} (${fp} false pos.)`]);
+      } else {
+        png = drawInstances(img, detItems(dets, names, colorBy));
+      }
+      stage.write(pngNames[k]!, png);
+      o.onImage?.(k + 1, ids.length);
     }
-    const out = join(o.outDir, `${basename(file).replace(/\.[^.]+$/, '')}.png`);
-    writeFileAtomic(out, png);
-    written.push(out);
-  }
-  return written;
+  });
 }

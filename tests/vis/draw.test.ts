@@ -56,7 +56,7 @@ describe('drawing instances', () => {
   it('semantic overlay blends the palette and adds a legend panel', async () => {
     const labels = new Uint8Array(40 * 30).fill(255);
     labels.fill(2, 0, 40 * 10);
-    const png = drawSemanticOverlay(gray(40, 30, 0), labels, { classNames: ['a', 'b', 'sky'], alpha: 1 });
+    const png = drawSemanticOverlay(gray(40, 30, 0), labels, { className: (c) => ['a', 'b', 'sky'][c] ?? `class ${c}`, alpha: 1 });
     const p = await pixels(png);
     expect(p.w).toBeGreaterThan(40);
     expect(p.at(5, 5)).toEqual([6, 230, 230]);

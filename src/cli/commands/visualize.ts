@@ -1,17 +1,10 @@
 import type { Command } from 'commander';
-import { readdirSync } from 'node:fs';
-import { join, extname, basename } from 'node:path';
 import { Coco, readJson } from '@densekit/eval';
 import { DensekitError } from '../../util/errors.js';
-import { writeFileAtomic } from '../../util/atomic-write.js';
-import { loadRgb } from '../../io/rgb-image.js';
-import { readLabelMap } from '../../io/image.js';
-import { reduceZeroLabel } from '@densekit/eval';
 import { visualizeCoco } from '../../vis/visualize-coco.js';
-import { drawSemanticOverlay } from '../../vis/semantic-overlay.js';
+import { visualizeSemantic } from '../../vis/visualize-semantic.js';
 import { writeReport } from '../../vis/report.js';
-import { ADE20K_CLASSES } from '../../data/ade20k-classes.js';
-import type { CocoDetection } from '../../detection/postprocess.js';
+import { noClassNamesNote, resolveClassNames } from '../../data/class-names.js';
 import { progress } from '../../util/progress.js';
 import { action } from '../run-action.js';
 import { parseCount, parseScore } from '../option-values.js';
@@ -27,36 +20,49 @@ interface VisOpts {
   predDir?: string;
   gtDir?: string;
   reduceZeroLabel: boolean;
+  classes?: string;
 }
 
 async function semantic(o: VisOpts): Promise<void> {
   if (!o.predDir) throw new DensekitError('--semantic needs --pred-dir');
-  const names = readdirSync(o.predDir)
-    .filter((n) => n.toLowerCase().endsWith('.png'))
-    .sort()
-    .slice(0, o.limit);
-  if (names.length === 0) throw new DensekitError('no .png label maps found', { file: o.predDir });
-  const imageFiles = new Map(readdirSync(o.images).map((f) => [basename(f, extname(f)), f]));
-  const bar = progress('visualize', names.length);
-  for (const n of names) {
-    const stem = basename(n, '.png');
-    const imgFile = imageFiles.get(stem);
-    if (!imgFile) throw new DensekitError(`no image for label map ${n}`, { file: o.images });
-    const img = await loadRgb(join(o.images, imgFile));
-    const pred = await readLabelMap(join(o.predDir, n));
-    if (pred.width !== img.width || pred.height !== img.height) throw new DensekitError(`label map is ${pred.width}x${pred.height}, image ${img.width}x${img.height}`, { file: join(o.predDir, n) });
-    const png = drawSemanticOverlay(img, pred.data, { classNames: ADE20K_CLASSES });
-    if (o.gtDir) {
-      const gt = await readLabelMap(join(o.gtDir, n));
-      const labels = o.reduceZeroLabel ? gt.data.map(reduceZeroLabel) : gt.data;
-      const gtPng = drawSemanticOverlay(img, labels, { classNames: ADE20K_CLASSES });
-      writeFileAtomic(join(o.out, `${stem}_gt.png`), gtPng);
-    }
-    writeFileAtomic(join(o.out, `${stem}.png`), png);
-    bar.tick();
-  }
-  bar.stop();
-  process.stdout.write(`wrote ${names.length} overlays to ${o.out}\n`);
+  const dataDirs = [o.gtDir, o.images];
+  const classNames = resolveClassNames({ file: o.classes, dataDirs, labelMaps: true });
+  if (classNames.source === undefined) process.stderr.write(`densekit: note: ${noClassNamesNote(dataDirs)}\n`);
+  let bar: ReturnType<typeof progress> | undefined;
+  const files = await visualizeSemantic({
+    imagesDir: o.images,
+    predDir: o.predDir,
+    gtDir: o.gtDir,
+    reduceZeroLabel: o.reduceZeroLabel,
+    classNames,
+    outDir: o.out,
+    limit: o.limit,
+    onImage: (done, total) => (bar ??= progress('visualize', total)).tick(),
+  });
+  bar?.stop();
+  process.stdout.write(`wrote ${files.length} overlays to ${o.out}\n`);
+}
+
+async function instances(o: VisOpts): Promise<void> {
+  if (!o.dt) throw new DensekitError('--dt is required (or --semantic)');
+  const results = readJson(o.dt);
+  const gt = o.gt ? Coco.fromFile(o.gt) : undefined;
+  const classNames = resolveClassNames({ file: o.classes, categories: gt?.dataset.categories, categoriesSource: gt?.source, dataDirs: [o.images] });
+  if (classNames.source === undefined) process.stderr.write(`densekit: note: ${noClassNamesNote([o.images])}\n`);
+  let bar: ReturnType<typeof progress> | undefined;
+  const files = await visualizeCoco({
+    imagesDir: o.images,
+    results,
+    resultsFile: o.dt,
+    gt,
+    classNames,
+    outDir: o.out,
+    scoreThreshold: o.scoreThr,
+    limit: o.limit,
+    onImage: (done, total) => (bar ??= progress('visualize', total)).tick(),
+  });
+  bar?.stop();
+  process.stdout.write(`wrote ${files.length} images to ${o.out}\n`);
 }
 
 export function registerVisualize(program: Command): void {
@@ -64,8 +70,8 @@ export function registerVisualize(program: Command): void {
     .command('visualize')
     .description('draw predictions over images (instances from a COCO results file, or semantic label maps)')
     .requiredOption('--images <dir>', 'folder of the images')
-    .option('--dt <file>', 'COCO results JSON')
-    .option('--gt <file>', 'COCO GT file: names, image files, and GT vs prediction with misses / false positives')
+    .option('--dt <file>', 'COCO results JSON (boxes and/or masks)')
+    .option('--gt <file>', 'COCO GT file: names, image files, and GT vs prediction with misses / false positives; without it, image ids are matched to files as predict numbers them')
     .option('-o, --out <dir>', 'output folder', 'out/visualize')
     .option('--score-thr <x>', 'hide detections below this score (0 to 1)', parseScore, 0.3)
     .option('--limit <n>', 'at most this many images', parseCount)
@@ -73,27 +79,17 @@ export function registerVisualize(program: Command): void {
     .option('--pred-dir <dir>', 'predicted label PNGs (semantic mode)')
     .option('--gt-dir <dir>', 'annotation PNGs (semantic mode)')
     .option('--reduce-zero-label', 'annotations use ADE20K raw values (0 = ignore)', false)
-    .action(
-      action(async (o: VisOpts) => {
-        if (o.semantic) return semantic(o);
-        if (!o.dt) throw new DensekitError('--dt is required (or --semantic)');
-        const results = readJson(o.dt);
-        if (!Array.isArray(results)) throw new DensekitError('not a COCO results list', { file: o.dt });
-        const gt = o.gt ? Coco.fromFile(o.gt) : undefined;
-        // Validate the results against the GT (unknown image ids are errors naming the entry).
-        if (gt && results.length > 0) gt.loadRes(results, o.dt);
-        const files = await visualizeCoco({ imagesDir: o.images, results: results as CocoDetection[], gt, outDir: o.out, scoreThreshold: o.scoreThr, limit: o.limit });
-        process.stdout.write(`wrote ${files.length} images to ${o.out}\n`);
-      }),
-    );
+    .option('--classes <file>', "class names (JSON list, COCO categories, or .txt one per line); default: the GT's categories, else the data's classes.json")
+    .action(action(async (o: VisOpts) => (o.semantic ? semantic(o) : instances(o))));
   program
     .command('report')
     .description('write a self-contained HTML report of a training run (metrics, curves, gallery)')
     .requiredOption('--run <dir>', 'the run folder (where config.yaml and metrics.jsonl are)')
     .option('--limit <n>', 'gallery size', parseCount, 12)
+    .option('--classes <file>', "class names for the gallery (as visualize's --classes); default: the validation GT's categories")
     .action(
-      action(async (o: { run: string; limit: number }) => {
-        const index = await writeReport(o.run, { limit: o.limit });
+      action(async (o: { run: string; limit: number; classes?: string }) => {
+        const index = await writeReport(o.run, { limit: o.limit, classesFile: o.classes });
         process.stdout.write(`report: ${index}\n`);
       }),
     );

@@ -11,7 +11,12 @@ import { chooseEngine, describeEngine } from '../../tasks/engine.js';
 import type { EngineOptions } from './engine-options.js';
 import { parseCount } from '../option-values.js';
 import { evaluateCocoInputs } from '../../tasks/detection/evaluate-inputs.js';
-import { evaluateSemanticDirs, formatSemanticReport } from '../../tasks/semantic/evaluate.js';
+import { evaluateSemanticDirs, formatSemanticReport, renameClasses, semanticEvaluation, type SemanticEvalReport } from '../../tasks/semantic/evaluate.js';
+import { namePerCategory } from '../../tasks/detection/evaluate.js';
+import { checkClassCount, noClassNamesNote, readClassesFile, resolveClassNames } from '../../data/class-names.js';
+import { isSegmenterConfig } from '../../config/schema.js';
+
+const CLASSES_HELP = 'class names (JSON list, COCO categories, or .txt one per line) instead of the data\'s own';
 
 export function registerEval(program: Command): void {
   const cmd = program.command('eval').description('evaluate results (COCO bbox/segm, ADE20K semantic) or a model');
@@ -23,10 +28,14 @@ export function registerEval(program: Command): void {
     .option('--iou-type <type>', 'bbox or segm', 'bbox')
     .option('--json <file>', 'also write {stats, perCategory, ...} as JSON')
     .option('--group-detections <n>', 'several files: evaluate categories in groups of about n detections (bounds memory)', parseCount)
+    .option('--classes <file>', `${CLASSES_HELP} (the GT's categories) in the JSON's perCategory`)
     .action(
-      action((opts: { gt: string; dt: string[]; iouType: string; json?: string; groupDetections?: number }) => {
+      action((opts: { gt: string; dt: string[]; iouType: string; json?: string; groupDetections?: number; classes?: string }) => {
         if (opts.iouType !== 'bbox' && opts.iouType !== 'segm') throw new DensekitError(`--iou-type must be bbox or segm, got ${opts.iouType}`);
+        // Read before the evaluation, so a bad file stops the command before any work.
+        const names = opts.classes !== undefined ? readClassesFile(opts.classes) : undefined;
         const report = evaluateCocoInputs(opts.gt, opts.dt, opts.iouType, { groupDetections: opts.groupDetections });
+        if (names) report.perCategory = namePerCategory(report.perCategory, names);
         if (report.inputs.files > 1 || report.inputs.shards > 0) {
           const what = report.inputs.shards > 0 ? `${report.inputs.shards} shards of one run` : `${report.inputs.files} results files`;
           process.stderr.write(`densekit: ${what}: ${report.inputs.detections} detections, evaluated in ${report.inputs.groups} group${report.inputs.groups > 1 ? 's' : ''} of categories\n`);
@@ -44,13 +53,20 @@ export function registerEval(program: Command): void {
     .description('semantic segmentation metrics as mmseg (aAcc, mIoU, mAcc, per class)')
     .requiredOption('--gt-dir <dir>', 'folder of annotation PNGs (raw ADE20K values)')
     .requiredOption('--pred-dir <dir>', 'folder of predicted label PNGs with the same names')
-    .option('--num-classes <n>', 'number of classes', parseCount, 150)
+    .option('--num-classes <n>', "number of classes (default: as many as the data's class names, else ADE20K's 150)", parseCount)
     .option('--reduce-zero-label', 'raw 0 is ignored and k becomes k-1 (ADE20K)', false)
     .option('--json <file>', 'also write {aAcc, mIoU, mAcc, perClass} as JSON (fractions, null for NaN)')
+    .option('--classes <file>', `${CLASSES_HELP} (a classes.json at the data's root, or ADE20K's for ADE20K)`)
     .action(
-      action(async (opts: { gtDir: string; predDir: string; numClasses: number; reduceZeroLabel: boolean; json?: string }) => {
-        if (!Number.isInteger(opts.numClasses) || opts.numClasses <= 0 || opts.numClasses > 255) throw new DensekitError('--num-classes must be an integer in 1..255');
-        const report = await evaluateSemanticDirs(opts.gtDir, opts.predDir, opts.numClasses, opts.reduceZeroLabel);
+      action(async (opts: { gtDir: string; predDir: string; numClasses?: number; reduceZeroLabel: boolean; json?: string; classes?: string }) => {
+        if (opts.numClasses !== undefined && opts.numClasses > 255) throw new DensekitError('--num-classes must be an integer in 1..255');
+        const dataDirs = [opts.gtDir];
+        const names = resolveClassNames({ file: opts.classes, dataDirs, labelMaps: true, count: opts.numClasses, countSource: '--num-classes' });
+        const numClasses = opts.numClasses ?? (names.source !== undefined ? names.byId.size : 150);
+        checkClassCount(names, numClasses, '--num-classes');
+        if (numClasses > 255) throw new DensekitError(`names ${numClasses} classes; label PNGs hold at most 255`, { file: names.source });
+        if (names.source === undefined) process.stderr.write(`densekit: note: ${noClassNamesNote(dataDirs)}\n`);
+        const report = await evaluateSemanticDirs(opts.gtDir, opts.predDir, numClasses, opts.reduceZeroLabel, names);
         process.stdout.write(formatSemanticReport(report));
         if (opts.json) writeFileAtomic(opts.json, `${JSON.stringify(report, null, 2)}\n`);
       }),
@@ -66,19 +82,27 @@ export function registerEval(program: Command): void {
     .option('--threads <n>', 'onnx engine: CPU threads (default: all cores)', parseCount)
     .option('--json <file>', 'also write the metrics as JSON')
     .option('--set <key=value...>', 'override a config key (repeatable)', collect, [])
+    .option('--classes <file>', `segmenters: ${CLASSES_HELP} (a classes.json at the data's root, or ADE20K's for ADE20K)`)
     .action(
-      action(async (opts: { config: string; weights: string; split: string; json?: string; set: string[] } & EngineOptions) => {
+      action(async (opts: { config: string; weights: string; split: string; json?: string; set: string[]; classes?: string } & EngineOptions) => {
         const { config: loaded } = loadConfig(opts.config, opts.set);
         const { stages: _stages, ...config } = loaded;
         if (opts.split !== 'val' && opts.split !== 'train') throw new DensekitError(`--split must be val or train, got ${opts.split}`);
         const d = config.data[opts.split];
         if (!d) throw new DensekitError(`the config has no data.${opts.split}`, { file: opts.config, key: `data.${opts.split}` });
+        let names;
+        if (opts.classes !== undefined) {
+          if (!isSegmenterConfig(config)) throw new DensekitError("--classes names a segmenter's classes: a detector's evaluation (COCO's summary) names none, and its class names are its GT file's categories");
+          names = readClassesFile(opts.classes);
+          checkClassCount(names, config.model.head.num_classes, 'model.head.num_classes');
+        }
         const task = taskFor(config);
         const engine = await chooseEngine(opts.engine, { device: opts.device, threads: opts.threads, onnxSupported: task.onnx });
         process.stderr.write(`${describeBackend(await initBackend())}\n${describeEngine(engine)}\n`);
         const bar = progressOf('eval');
-        const evaluation = await task.evaluate(opts.weights, opts.split, { onImage: bar.update, engine });
+        let evaluation = await task.evaluate(opts.weights, opts.split, { onImage: bar.update, engine });
         bar.stop();
+        if (names) evaluation = semanticEvaluation(renameClasses(evaluation.report as SemanticEvalReport, names));
         process.stdout.write(evaluation.summary);
         if (opts.json) writeFileAtomic(opts.json, `${JSON.stringify(evaluation.report, null, 2)}\n`);
       }),

@@ -8,7 +8,8 @@ import { expandGlobs } from '../inputs.js';
 import { firstByte, forEachListElement, LineReader } from '../json-stream.js';
 import { classifyInputs, recordResults, type ResultInputs } from '../merge.js';
 import { BufferedSink, readHeader, readRecords } from '../results-log.js';
-import { evaluateCocoFiles, type CocoEvalReport } from './evaluate.js';
+import { evaluateCocoFiles, namePerCategory, type CocoEvalReport } from './evaluate.js';
+import { resolveClassNames } from '../../data/class-names.js';
 
 /**
  * COCO evaluation of results spread over several files — the shards of one
@@ -193,7 +194,7 @@ export function evaluateCocoInputs(gtPath: string, patterns: string[], iouType: 
     const groups = groupCategories(byCat.counts, opts.groupDetections ?? 1_000_000);
     let empty: Coco | undefined;
     let acc: Accumulated | undefined;
-    const perCategory: CocoEvalReport['perCategory'] = [];
+    const perCategory: ReturnType<CocoEval['perCategory']> = [];
     let params: CocoEval['params'] | undefined;
     groups.forEach(([k0, k1], g) => {
       let n = 0;
@@ -271,7 +272,7 @@ export function evaluateCocoInputs(gtPath: string, patterns: string[], iouType: 
     return {
       iouType,
       stats: all.stats,
-      perCategory,
+      perCategory: namePerCategory(perCategory, resolveClassNames({ categories: gt.dataset.categories, categoriesSource: gt.source })),
       summary: all.summaryText,
       unknownCategoryResults: unknown,
       inputs: { files: files.length, shards: inputs.kind === 'shards' ? inputs.shards.length : 0, detections, groups: groups.length },

@@ -6,6 +6,7 @@ import type { CocoDetection } from '../../detection/postprocess.js';
 import type { TaskEvaluation } from '../../train/task.js';
 import { RUN_FILES, type EvalRecord } from '../../train/run-folder.js';
 import { DensekitError } from '../../util/errors.js';
+import { className, resolveClassNames, type ClassNames } from '../../data/class-names.js';
 import { predictFiles } from './predict.js';
 import type { DetectorEngine } from './onnx-engine.js';
 
@@ -38,10 +39,19 @@ export function cocoMetrics(gtFile: string, results: CocoDetection[], iouTypes: 
   return { stats, summary };
 }
 
+/** One category's APs, named as the data names it (see data/class-names.ts). */
+export interface CategoryAp {
+  categoryId: number;
+  name: string;
+  ap: number | null;
+  ap50: number | null;
+  ap75: number | null;
+}
+
 export interface CocoEvalReport {
   iouType: IouType;
   stats: number[];
-  perCategory: { categoryId: number; ap: number | null; ap50: number | null; ap75: number | null }[];
+  perCategory: CategoryAp[];
   summary: string;
   unknownCategoryResults: number;
 }
@@ -54,7 +64,12 @@ export function evaluateCocoFiles(gtPath: string, dtPath: string, iouType: IouTy
   E.evaluate();
   E.accumulate();
   E.summarize();
-  return { iouType, stats: E.stats, perCategory: E.perCategory(), summary: E.summaryText, unknownCategoryResults: dt.unknownCategoryResults };
+  return { iouType, stats: E.stats, perCategory: namePerCategory(E.perCategory(), resolveClassNames({ categories: gt.dataset.categories, categoriesSource: gt.source })), summary: E.summaryText, unknownCategoryResults: dt.unknownCategoryResults };
+}
+
+/** Per-category APs with each category's name. */
+export function namePerCategory(rows: readonly Omit<CategoryAp, 'name'>[], names: ClassNames): CategoryAp[] {
+  return rows.map((r) => ({ categoryId: r.categoryId, name: className(names, r.categoryId), ap: r.ap, ap50: r.ap50, ap75: r.ap75 }));
 }
 
 /** Run the detector over a dataset's images and evaluate bbox (and segm when masks are predicted). */

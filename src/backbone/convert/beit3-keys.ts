@@ -1,5 +1,6 @@
 import type { HostTensor } from '../../io/host-tensor.js';
 import { sliceRows, transposeHost } from '../../io/host-tensor.js';
+import { checkBeit3Shapes } from './beit3-shapes.js';
 
 /**
  * The map from official BEiT-3 checkpoint keys (unilm/torchscale, `beit3.`
@@ -50,28 +51,34 @@ export interface ConvertedBeit3 {
   embedDim: number;
 }
 
-/** Convert an official BEiT-3 state dict to densekit encoder names. */
-export function convertBeit3(state: Map<string, HostTensor>): ConvertedBeit3 {
-  const tensors = new Map<string, HostTensor>();
-  const dropped: string[] = [];
-  let depth = 0;
+/**
+ * Convert an official BEiT-3 state dict to densekit encoder names. The
+ * vision tensors are checked first (beit3-shapes.ts): a tensor of the wrong
+ * rank or size, an incomplete block or a checkpoint without blocks is
+ * refused naming `source` and the tensor.
+ */
+export function convertBeit3(state: Map<string, HostTensor>, source = 'checkpoint'): ConvertedBeit3 {
+  const official = new Map<string, HostTensor>();
+  const spelled = new Map<string, string>();
   for (const [key, t] of state) {
     const k = key.startsWith('beit3.') ? key.slice(6) : key;
-    let taken = false;
-    for (const rule of RULES) {
-      const m = rule.pattern.exec(k);
-      if (!m) continue;
-      tensors.set(rule.target(m), rule.transform(t));
-      const layer = /^encoder\.layers\.(\d+)\./.exec(k);
-      if (layer) depth = Math.max(depth, Number(layer[1]) + 1);
-      taken = true;
-      break;
-    }
-    if (!taken) dropped.push(key);
+    official.set(k, t);
+    spelled.set(k, key);
   }
-  const pe = tensors.get('patch_embed.proj.weight');
-  if (!pe) throw new Error('not a BEiT-3 checkpoint: no vision_embed.proj.weight (keys look like: ' + [...state.keys()].slice(0, 5).join(', ') + ')');
-  return { tensors, dropped, depth, embedDim: pe.shape[3]! };
+  // Keys the file lacks are named as it would spell them.
+  const prefix = [...state.keys()].some((k) => k.startsWith('beit3.')) ? 'beit3.' : '';
+  const { widths, depth } = checkBeit3Shapes(official, (k) => spelled.get(k) ?? `${prefix}${k}`, source);
+  const tensors = new Map<string, HostTensor>();
+  const dropped: string[] = [];
+  for (const [k, t] of official) {
+    const rule = RULES.find((r) => r.pattern.test(k));
+    if (!rule) {
+      dropped.push(spelled.get(k)!);
+      continue;
+    }
+    tensors.set(rule.target(rule.pattern.exec(k)!), rule.transform(t));
+  }
+  return { tensors, dropped, depth, embedDim: widths.embedDim };
 }
 
 /** Summarise dropped keys by family for a one-screen report. */

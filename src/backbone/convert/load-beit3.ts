@@ -26,18 +26,42 @@ export function readBeit3Weights(path: string): { tensors: Map<string, HostTenso
   if (path.endsWith('.safetensors')) {
     const f = readSafetensors(path);
     if ([...f.tensors.keys()].some((k) => k.startsWith('beit3.') || k.startsWith('encoder.layers.'))) {
-      const c = convertBeit3(f.tensors);
+      const c = convertBeit3(f.tensors, path);
       return { tensors: c.tensors, dropped: c.dropped };
     }
     return { tensors: f.tensors, dropped: [] };
   }
-  const c = convertBeit3(readTorchStateDict(path));
+  const c = convertBeit3(readTorchStateDict(path), path);
   return { tensors: c.tensors, dropped: c.dropped };
 }
 
-/** Copy encoder weights into `encoder` (a Beit3Encoder); shapes must match. */
+/** The transformer blocks named in a set of encoder parameter names (`blocks.<i>.…`). */
+function blockCount(names: Iterable<string>): number {
+  const blocks = new Set<number>();
+  for (const n of names) {
+    const m = /^blocks\.(\d+)\./.exec(n);
+    if (m) blocks.add(Number(m[1]));
+  }
+  return blocks.size;
+}
+
+/**
+ * Copy encoder weights into `encoder` (a Beit3Encoder); shapes must match,
+ * and the checkpoint must hold as many blocks as the model: a shallower one
+ * would leave blocks at their random initialisation, a deeper one be cut.
+ */
 export function loadBeit3Weights(encoder: Module, tensors: Map<string, HostTensor>, source = 'checkpoint'): PretrainedReport {
   const own = encoder.stateDict();
+  const ownBlocks = blockCount(own.keys());
+  const fileBlocks = blockCount(tensors.keys());
+  if (fileBlocks !== ownBlocks) {
+    throw new DensekitError(`holds ${fileBlocks} transformer blocks, the model ${ownBlocks} (wrong model.backbone.size, or a partial checkpoint?)`, { file: source });
+  }
+  // Only ViTDet's relative-position tables are new; every other block parameter comes from the checkpoint.
+  const missing = [...own.keys()].filter((n) => /^blocks\.\d+\./.test(n) && !/\.rel_pos_[hw]$/.test(n) && !tensors.has(n));
+  if (missing.length > 0) {
+    throw new DensekitError(`lacks ${missing[0]}${missing.length > 1 ? ` and ${missing.length - 1} more block parameters` : ''} (a partial checkpoint?)`, { file: source });
+  }
   const report: PretrainedReport = { loaded: [], initialised: [], unused: [], dropped: [] };
   for (const [name, v] of own) {
     const t = tensors.get(name);

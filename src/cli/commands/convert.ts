@@ -3,6 +3,8 @@ import { convertBeit3, summarizeDropped } from '../../backbone/convert/beit3-key
 import { readTorchStateDict } from '../../io/torch.js';
 import { writeSafetensors } from '../../io/safetensors.js';
 import { action } from '../run-action.js';
+import { existsSync, statSync } from 'node:fs';
+import { DensekitError } from '../../util/errors.js';
 
 export function registerConvert(program: Command): void {
   const cmd = program.command('convert').description('convert official checkpoints to densekit safetensors');
@@ -13,7 +15,9 @@ export function registerConvert(program: Command): void {
     .argument('<out>', 'output .safetensors')
     .action(
       action((input: string, output: string) => {
-        const c = convertBeit3(readTorchStateDict(input));
+        // Checked before the checkpoint is read: a folder here would only fail at the very end.
+        if (existsSync(output) && statSync(output).isDirectory()) throw new DensekitError('is a folder; convert writes a .safetensors file (give a file name)', { file: output });
+        const c = convertBeit3(readTorchStateDict(input), input);
         writeSafetensors(output, c.tensors, { source: input, depth: String(c.depth), embed_dim: String(c.embedDim), format: 'densekit-beit3-encoder-1' });
         process.stdout.write(`wrote ${c.tensors.size} tensors (depth ${c.depth}, width ${c.embedDim}) → ${output}\n`);
         const dropped = summarizeDropped(c.dropped);

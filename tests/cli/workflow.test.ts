@@ -93,7 +93,14 @@ describe('detector workflow', () => {
     const manifest = JSON.parse(readFileSync(join(exported, 'manifest.json'), 'utf8')) as { graphs: { file: string; inputs: { shape: number[] }[]; outputs: { name: string }[] }[] };
     expect(manifest.graphs[0]!.inputs[0]!.shape).toEqual([1, 96, 96, 3]);
     expect(manifest.graphs[0]!.outputs.map((o) => o.name)).toContain('rpn_logits_p3');
-    expect(existsSync(join(exported, manifest.graphs[0]!.file))).toBe(true);
+    // The heads too, each pooling from the pyramid in its graph.
+    expect(manifest.graphs.map((g) => g.file)).toEqual(['detector_dense.onnx', 'box_head_0.onnx', 'mask_head.onnx']);
+    const boxHead = manifest.graphs[1]! as unknown as { inputs: { name: string; shape: number[] }[]; rows: number; pooler: { levels: { name: string }[] } };
+    const levels = boxHead.pooler.levels.map((l) => l.name);
+    expect(levels.length).toBeGreaterThan(0);
+    expect(boxHead.inputs.map((i) => i.name)).toEqual([...levels, ...levels.map((l) => `rois_${l}`), 'batch_index']);
+    expect(boxHead.inputs[levels.length]!.shape).toEqual([boxHead.rows, 4]);
+    for (const g of manifest.graphs) expect(existsSync(join(exported, g.file)), g.file).toBe(true);
     expect(existsSync(join(exported, 'run_onnx.py'))).toBe(true);
 
     const vis = join(dir, 'vis');

@@ -3,7 +3,7 @@ import { SemanticEvaluator } from '@densekit/eval';
 import { writeFileAtomicStream } from '../io/file-io.js';
 import { DensekitError } from '../util/errors.js';
 import { firstByte, forEachListElement, LineReader } from './json-stream.js';
-import { BufferedSink, parseHeaderLine, parseRecordLine, readHeader, runDifference, type ImageRecord, type RunHeader } from './results-log.js';
+import { BufferedSink, parseHeaderLine, parseRecordLine, readHeader, runDifference, skipReason, type ImageRecord, type RunHeader } from './results-log.js';
 import { semanticReport, type SemanticEvalReport } from './semantic/evaluate.js';
 
 /**
@@ -145,7 +145,7 @@ export function mergeDetections(inputs: ResultInputs, out: string): MergeSummary
     if (inputs.kind === 'shards') {
       forEachRecordInOrder(inputs.shards, (rec, s) => {
         images++;
-        if (rec.skipped !== undefined) skipped.push({ file: rec.file, reason: rec.skipped });
+        if (rec.skipped !== undefined) skipped.push({ file: rec.file, reason: skipReason(rec.file, rec.skipped) });
         for (const r of recordResults(rec, s.path)) put(JSON.stringify(r));
       });
     } else {
@@ -205,7 +205,7 @@ export function mergeSemanticAreas(shards: ShardFile[]): { report: SemanticEvalR
   const skipped: { file: string; reason: string }[] = [];
   forEachRecordInOrder(shards, (rec, s) => {
     if (rec.skipped !== undefined) {
-      skipped.push({ file: rec.file, reason: rec.skipped });
+      skipped.push({ file: rec.file, reason: skipReason(rec.file, rec.skipped) });
       return;
     }
     if (!Array.isArray(rec.areas)) throw new DensekitError(`record of image ${rec.k} has no "areas"`, { file: s.path });

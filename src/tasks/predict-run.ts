@@ -3,8 +3,8 @@ import { createHash } from 'node:crypto';
 import { resolve } from 'node:path';
 import { writeFileAtomicStream } from '../io/file-io.js';
 import { DensekitError } from '../util/errors.js';
-import type { ImageInput } from './inputs.js';
-import { BufferedSink, canonicalJson, hashFile, readHeader, RecordLog, RECORDS_FORMAT, RECORDS_VERSION, runIdentity, sha256Of, writeRecordsFile, type ImageRecord, type RunHeader } from './results-log.js';
+import { refuseIdCollisions, type ImageInput } from './inputs.js';
+import { BufferedSink, canonicalJson, hashFile, readHeader, RecordLog, skipReason, RECORDS_FORMAT, RECORDS_VERSION, runIdentity, sha256Of, writeRecordsFile, type ImageRecord, type RunHeader } from './results-log.js';
 import { shardPositions, sortedImageList, type ShardSpec } from './shards.js';
 import type { SkippedImage, TaskKind } from './task.js';
 
@@ -48,6 +48,8 @@ export interface PlanInput {
 export function planPrediction(p: PlanInput): PredictionPlan {
   const sorted = sortedImageList(p.files);
   const inputs = p.ids ? p.ids(sorted) : sorted.map((file, i) => ({ file, imageId: i + 1 }));
+  // Two files under one id would have their results merged: refused before any work.
+  refuseIdCollisions(inputs);
   const list = createHash('sha256');
   for (const { file, imageId } of inputs) list.update(`${file}\t${imageId}\n`);
   const positions = shardPositions(inputs.length, p.shard);
@@ -108,7 +110,18 @@ export interface RunResult {
  * the final file from it and removes it.
  */
 export async function runPrediction(plan: PredictionPlan, logPath: string, o: RunOptions): Promise<RunResult> {
-  const { log, note } = RecordLog.open(logPath, plan.header, { resume: o.resume });
+  // A fresh run loads its predictor (reading the weights) before the log is
+  // created: weights that do not load leave no log behind, and an earlier
+  // log is replaced only once the new run can start.
+  let p: Predictor | undefined = !o.resume && plan.mine.length > 0 ? await o.open() : undefined;
+  let log: RecordLog;
+  let note: string | undefined;
+  try {
+    ({ log, note } = RecordLog.open(logPath, plan.header, { resume: o.resume }));
+  } catch (err) {
+    await p?.dispose();
+    throw err;
+  }
   const notes = note ? [`${logPath}: ${note}`] : [];
   try {
     const todo = plan.mine.filter((img) => !(log.done(img.k) && (o.stillDone?.(img) ?? true)));
@@ -117,21 +130,19 @@ export async function runPrediction(plan: PredictionPlan, logPath: string, o: Ru
     let done = resumed;
     o.onStart?.(done, total);
     if (todo.length > 0) {
-      const p = await o.open();
-      try {
-        for (const img of todo) {
-          const fields = await p.predict(img);
-          log.append({ k: img.k, file: img.file, ...fields });
-          o.onImage?.(++done, total);
-        }
-      } finally {
-        await p.dispose();
+      p ??= await o.open();
+      for (const img of todo) {
+        const fields = await p.predict(img);
+        log.append({ k: img.k, file: img.file, ...fields });
+        o.onImage?.(++done, total);
       }
     }
     return { log, resumed, ran: todo.length, notes };
   } catch (err) {
     log.close();
     throw err;
+  } finally {
+    await p?.dispose();
   }
 }
 
@@ -141,7 +152,7 @@ export function skippedOf(plan: PredictionPlan, log: RecordLog): SkippedImage[] 
   for (const img of plan.mine) {
     if (log.done(img.k)) continue;
     const rec = log.record(img.k);
-    if (rec?.skipped !== undefined) out.push({ file: rec.file, reason: rec.skipped });
+    if (rec?.skipped !== undefined) out.push({ file: rec.file, reason: skipReason(rec.file, rec.skipped) });
   }
   return out;
 }

@@ -53,6 +53,14 @@ export interface ImageRecord {
   [key: string]: unknown;
 }
 
+/**
+ * Why an image was skipped, without its file name in front (the reason is
+ * often a located error message, and the file is named beside it).
+ */
+export function skipReason(file: string, reason: string): string {
+  return reason.startsWith(`${file}: `) ? reason.slice(file.length + 2) : reason;
+}
+
 /** JSON with object keys sorted: a stable text to hash. */
 export function canonicalJson(v: unknown): string {
   if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;

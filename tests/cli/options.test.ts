@@ -21,4 +21,20 @@ describe('option values', () => {
     expect(runCli(['no-such-command']).status).toBe(2);
     expect(runCli(['--version']).status).toBe(0);
   });
+
+  it('paths the options name must exist and be a file or a folder: exit 2 before the backend starts', () => {
+    const cfg = 'configs/demo/mask_rcnn_tiny_synth.yaml';
+    const seg = 'configs/demo/mask2former_adapter_tiny_synth.yaml';
+    const cases: [string[], string][] = [
+      [['predict', '-c', cfg, '-w', 'no/such/weights.safetensors', '-i', 'configs', '-o', 'o.json'], 'no/such/weights.safetensors: no such file (-w; ENOENT)'],
+      [['predict', '-c', cfg, '-w', 'configs', '-i', 'configs', '-o', 'o.json'], 'configs: is a folder; -w takes a file'],
+      [['predict', '-c', cfg, '-w', cfg, '-i', 'configs', '-o', 'o.json', '--gt', 'no/such/gt.json'], 'no/such/gt.json: no such file (--gt; ENOENT)'],
+      [['predict', '-c', seg, '-w', cfg, '-i', 'configs', '-o', 'out', '--gt-dir', cfg], `${cfg}: is not a folder; --gt-dir takes a folder`],
+    ];
+    for (const [args, words] of cases) {
+      const r = runCli(args);
+      expect(r.status, words).toBe(2);
+      expect(r.stderr, words).toBe(`densekit: error: ${words}\n`);
+    }
+  });
 });

@@ -4,7 +4,7 @@ import { writeFileAtomic } from '../../util/atomic-write.js';
 import { expandGlobs } from '../../tasks/inputs.js';
 import { classifyInputs, mergeDetections, mergeSemanticAreas } from '../../tasks/merge.js';
 import { formatSemanticReport } from '../../tasks/semantic/evaluate.js';
-import { action } from '../run-action.js';
+import { action, reportSkipped } from '../run-action.js';
 
 export function registerMerge(program: Command): void {
   program
@@ -21,14 +21,15 @@ export function registerMerge(program: Command): void {
           process.stdout.write(formatSemanticReport(report));
           process.stdout.write(`merged ${what.shards.length} shards (run ${what.shards[0]!.header.run.slice(0, 12)}): ${labelMaps} label maps${opts.out ? ` → ${opts.out}` : ''}\n`);
           if (opts.out) writeFileAtomic(opts.out, `${JSON.stringify(report, null, 2)}\n`);
-          for (const s of skipped) process.stderr.write(`densekit: skipped in the run: ${s.file}: ${s.reason}\n`);
+          // The run skipped these images: the metrics are over the others, like the run's own (exit 3).
+          reportSkipped(skipped, labelMaps + skipped.length);
           return;
         }
         if (!opts.out) throw new DensekitError('merge needs -o, the COCO results file to write');
         const m = mergeDetections(what, opts.out);
         const from = what.kind === 'shards' ? `${m.inputs} shards (run ${what.shards[0]!.header.run.slice(0, 12)})` : `${m.inputs} results files`;
         process.stdout.write(`merged ${from}: ${m.results} detections${what.kind === 'shards' ? ` on ${m.images - m.skipped.length} images` : ''} → ${opts.out}\n`);
-        for (const s of m.skipped) process.stderr.write(`densekit: skipped in the run: ${s.file}: ${s.reason}\n`);
+        reportSkipped(m.skipped, m.images);
       }),
     );
 }

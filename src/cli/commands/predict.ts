@@ -5,18 +5,41 @@ import { taskFor } from '../../tasks/index.js';
 import { chooseEngine, describeEngine } from '../../tasks/engine.js';
 import type { EngineOptions } from './engine-options.js';
 import { parseCount, parseCountOrZero, parseScore } from '../option-values.js';
-import { listImages } from '../../tasks/inputs.js';
+import { expandGlobs, listImages, refuseOutputCollisions, refuseOverwritingInputs } from '../../tasks/inputs.js';
+import { labelMapName } from '../../tasks/semantic/predict.js';
 import { resolveShard } from '../../tasks/shards.js';
-import type { SkippedImage } from '../../tasks/task.js';
+import type { TaskKind } from '../../tasks/task.js';
 import { DensekitError } from '../../util/errors.js';
 import { progressOf } from '../../util/progress.js';
-import { action } from '../run-action.js';
+import { action, reportSkipped } from '../run-action.js';
 import { collect } from './config.js';
+import { existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 
-function reportSkipped(skipped: SkippedImage[]): void {
-  if (skipped.length === 0) return;
-  for (const f of skipped) process.stderr.write(`densekit: skipped ${f.file}: ${f.reason}\n`);
-  process.exitCode = 1;
+/** A path an option names, which must exist and be a file or a folder as `kind` says. */
+function requireExisting(path: string, option: string, kind: 'file' | 'folder'): void {
+  let st;
+  try {
+    st = statSync(path);
+  } catch (err) {
+    throw new DensekitError(`no such ${kind} (${option}; ${(err as NodeJS.ErrnoException).code})`, { file: path });
+  }
+  if (kind === 'file' && st.isDirectory()) throw new DensekitError(`is a folder; ${option} takes a file`, { file: path });
+  if (kind === 'folder' && !st.isDirectory()) throw new DensekitError(`is not a folder; ${option} takes a folder`, { file: path });
+}
+
+/**
+ * What can be known bad before any work: the files the options name, and
+ * an output that is the wrong kind of thing (a detector writes a file, a
+ * segmenter a folder).
+ */
+function checkPaths(opts: PredictCliOptions, kind: TaskKind): void {
+  requireExisting(opts.weights, '-w', 'file');
+  if (opts.gt !== undefined) requireExisting(opts.gt, '--gt', 'file');
+  if (opts.gtDir !== undefined) requireExisting(opts.gtDir, '--gt-dir', 'folder');
+  if (kind === 'semantic' && existsSync(opts.out) && !statSync(opts.out).isDirectory()) {
+    throw new DensekitError('is a file; a segmenter writes its label maps into a folder (give a folder)', { file: opts.out });
+  }
 }
 
 interface PredictCliOptions extends EngineOptions {
@@ -34,8 +57,6 @@ interface PredictCliOptions extends EngineOptions {
   resume: boolean;
   progressEvery: number;
 }
-
-/** A non-negative integer option value. */
 
 export function registerPredict(program: Command): void {
   program
@@ -69,8 +90,14 @@ export function registerPredict(program: Command): void {
         if (opts.gtDir !== undefined && task.kind !== 'semantic') throw new DensekitError('--gt-dir is for segmenters (a detector takes --gt)');
         if (opts.gt !== undefined && task.kind !== 'detection') throw new DensekitError('--gt is for detectors (a segmenter takes --gt-dir)');
         const shard = resolveShard({ shard: opts.shard, shards: opts.shards });
-        const files = listImages(opts.images);
+        checkPaths(opts, task.kind);
+        // Patterns are expanded here too: a container's args go through no shell.
+        const files = listImages(expandGlobs(opts.images));
         if (files.length === 0) throw new DensekitError('no images found', { file: opts.images.join(' ') });
+        // A segmenter names each label map after its image, without the folder.
+        if (task.kind === 'semantic') refuseOutputCollisions(files, labelMapName, 'predict each folder into its own -o folder');
+        // A shard writes <stem>.shard-I-of-N.jsonl, never an image; an unsharded detector writes -o itself.
+        refuseOverwritingInputs(files, task.kind === 'semantic' ? files.map((f) => join(opts.out, labelMapName(f))) : shard ? [] : [opts.out]);
         const engine = await chooseEngine(opts.engine, { device: opts.device, threads: opts.threads, onnxSupported: task.onnx });
         process.stderr.write(`${describeBackend(await initBackend())}\n${describeEngine(engine)}\n`);
         const label = shard ? `predict shard ${shard.index}/${shard.count}` : 'predict';
@@ -81,7 +108,7 @@ export function registerPredict(program: Command): void {
           process.stderr.write(`${parts.join(', ')}\n`);
           bar.start(done, total);
         };
-        const { summary, skipped, notes } = await task.predict(opts.weights, files, opts.out, {
+        const { summary, skipped, notes, resumed, ran } = await task.predict(opts.weights, files, opts.out, {
           gt: opts.gt,
           gtDir: opts.gtDir,
           scoreThreshold: opts.scoreThr,
@@ -95,7 +122,7 @@ export function registerPredict(program: Command): void {
         bar.stop();
         for (const n of notes ?? []) process.stderr.write(`densekit: note: ${n}\n`);
         process.stdout.write(`${summary}\n`);
-        reportSkipped(skipped);
+        reportSkipped(skipped, (resumed ?? 0) + (ran ?? 0));
       }),
     );
 }

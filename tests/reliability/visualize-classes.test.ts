@@ -7,6 +7,9 @@ import { readLabelMap } from '../../src/io/image.js';
 import { loadRgb } from '../../src/io/rgb-image.js';
 import { drawSemanticOverlay } from '../../src/vis/semantic-overlay.js';
 import { ADE20K_CLASSES } from '../../src/data/ade20k-classes.js';
+import { loadSemanticDataset } from '../../src/data/semantic-dataset.js';
+import { evaluateSemantic, semanticReport } from '../../src/tasks/semantic/evaluate.js';
+import { SemanticEvaluator } from '@densekit/eval';
 import { runCli, type CliResult } from '../helpers/cli.js';
 import { writeLabelPng } from '../helpers/tiny-images.js';
 
@@ -145,6 +148,30 @@ describe('class names travel with label maps', () => {
     writeFileSync(three, '["a", "b", "c"]');
     expect(badInput(runCli(['eval', 'ade20k', '--gt-dir', ann, '--pred-dir', preds, '--reduce-zero-label', '--num-classes', '5', '--classes', three]))).toMatch(
       /three\.json: names 3 classes \(ids 0\.\.2\), but there are 5 \(--num-classes\)/,
+    );
+  });
+
+  it("eval model's table is named by the data set's classes, and names that do not fit the model are refused before any image is run", async () => {
+    const ds = loadSemanticDataset(images, ann, true);
+    const ev = new SemanticEvaluator({ numClasses: 5, reduceZeroLabel: true });
+    for (const r of ds.records) {
+      const m = await readLabelMap(r.annotation);
+      ev.add(m.data.map((v) => v - 1), m.data);
+    }
+    // What the task's evaluate does with evaluateSemantic's result.
+    const report = semanticReport({ ...ev.metrics(), images: ev.images, classNames: ds.classNames }, 5);
+    expect(report.perClass.map((c) => c.name)).toEqual(JSON.parse(readFileSync(join(data, 'classes.json'), 'utf8')) as string[]);
+    // A model of 150 classes on this 5-class data: refused naming the classes file, the model never asked to run.
+    const untouchable = new Proxy(
+      {},
+      {
+        get: () => {
+          throw new Error('the model was used');
+        },
+      },
+    );
+    await expect(evaluateSemantic(untouchable as never, ds, { model: { head: { num_classes: 150 } } } as never)).rejects.toThrow(
+      `${join(data, 'classes.json')}: names 5 classes (ids 0..4), but there are 150 (model.head.num_classes)`,
     );
   });
 

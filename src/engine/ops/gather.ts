@@ -1,6 +1,6 @@
 import { tf, type Tensor } from '../tf.js';
 import { withGradient } from './custom-grad.js';
-import { isTracing } from '../tracing.js';
+import { compositeOp } from '../tracing.js';
 
 /** A wasm backend's view of a tensor's buffer in its heap (no copy). */
 interface HeapViewBackend {
@@ -36,13 +36,10 @@ function hostGather(x: Tensor, idx: Int32Array): Tensor {
   return tf.tensor(out, [idx.length, ...x.shape.slice(1)], 'float32');
 }
 
-/**
- * Backends whose tensors live in host memory, where gathering on the host is
- * cheap; never while a graph is traced (the indices are computed values).
- */
+/** Backends whose tensors live in host memory, where gathering on the host is cheap. */
 function hostBacked(): boolean {
   const b = tf.getBackend();
-  return (b === 'wasm' || b === 'cpu') && !isTracing();
+  return b === 'wasm' || b === 'cpu';
 }
 
 /**
@@ -58,7 +55,10 @@ export function gatherRows(x: Tensor, indices: Tensor | Int32Array): Tensor {
     save([idxT]);
     const host = hostBacked() && xi!.dtype === 'float32';
     return {
-      value: host ? hostGather(xi!, indices instanceof Int32Array ? indices : (idxT.dataSync() as Int32Array)) : tf.gather(xi!, idxT, 0),
+      // In a traced graph the host gather is an ONNX Gather of the (computed) indices.
+      value: host
+        ? compositeOp('GatherRows', [xi!, idxT], {}, () => hostGather(xi!, indices instanceof Int32Array ? indices : (idxT.dataSync() as Int32Array)), (e) => void e.node('Gather', [e.input(0), e.input(1)], { axis: 0 }, [e.output()]))
+        : tf.gather(xi!, idxT, 0),
       gradFunc: (dy, [ids]) => {
         const flat = ids!.reshape([-1, 1]);
         const g = dy.reshape([flat.shape[0]!, ...x.shape.slice(1)]);

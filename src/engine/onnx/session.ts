@@ -1,4 +1,5 @@
 import { availableParallelism } from 'node:os';
+import { basename, join } from 'node:path';
 import type * as Ort from 'onnxruntime-node';
 import { DensekitError } from '../../util/errors.js';
 
@@ -44,12 +45,15 @@ export class OrtGraph {
     const loaded = await loadOnnxRuntime();
     if (!loaded.ok) throw new DensekitError(`onnxruntime-node cannot be loaded: ${loaded.reason}`, { file });
     const device = opts.device ?? 'cpu';
+    // DENSEKIT_ORT_PROFILE=DIR: onnxruntime's per-node timings, one JSON file per graph in DIR (written when it is released).
+    const profileDir = process.env.DENSEKIT_ORT_PROFILE;
     try {
       const session = await loaded.ort.InferenceSession.create(file, {
         executionProviders: [device],
         intraOpNumThreads: opts.threads ?? availableParallelism(),
         interOpNumThreads: 1,
         graphOptimizationLevel: 'all',
+        ...(profileDir ? { enableProfiling: true, profileFilePrefix: join(profileDir, basename(file, '.onnx')) } : {}),
       });
       return new OrtGraph(loaded.ort, session, file);
     } catch (err) {
@@ -66,6 +70,7 @@ export class OrtGraph {
   }
 
   async release(): Promise<void> {
+    if (process.env.DENSEKIT_ORT_PROFILE) this.session.endProfiling();
     await this.session.release();
   }
 }

@@ -18,6 +18,15 @@ describe('option values', () => {
     const t = runCli(['eval', 'model', '-c', 'nope.yaml', '-w', 'w', '--threads', '0']);
     expect(t.status).toBe(2);
     expect(t.stderr).toMatch(/--threads <n>' argument '0' is invalid/);
+    for (const [option, value, allowed] of [
+      ['--engine', 'gpu', 'onnx, tfjs'],
+      ['--device', 'tpu', 'cpu, webgpu, cuda'],
+      ['--task', 'panoptic', 'detection, semantic'],
+    ]) {
+      const c = runCli(['predict', '-c', 'nope.yaml', '-w', 'w', '-i', 'x', '-o', 'o.json', option!, value!]);
+      expect(c.status, option).toBe(2);
+      expect(c.stderr, option).toContain(`argument '${value}' is invalid. Allowed choices are ${allowed}.`);
+    }
     expect(runCli(['no-such-command']).status).toBe(2);
     expect(runCli(['--version']).status).toBe(0);
   });

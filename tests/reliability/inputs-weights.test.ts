@@ -150,7 +150,9 @@ describe.concurrent('an unreadable image among readable ones: skipped, named, ex
       shardFiles.push(f);
     }
     const merged = join(dir, 'merged.json');
-    const r = await cli(['merge', ...shardFiles, '-o', merged]);
+    const [r, intoFolder] = await Promise.all([cli(['merge', ...shardFiles, '-o', merged]), cli(['merge', ...shardFiles, '-o', dir])]);
+    expect(intoFolder.status).toBe(2);
+    expect(intoFolder.stderr).toBe(`densekit: error: ${dir}: is a folder; merge writes a JSON file (give a file name)\n`);
     expect(r.status, r.stderr).toBe(3);
     expect(linesWith(r.stderr, '2bad.png')).toEqual(['densekit: skipped img/2bad.png: cannot decode image (truncated)']);
     expect((JSON.parse(readFileSync(merged, 'utf8')) as unknown[]).length).toBe(2);

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { existsSync, statSync } from 'node:fs';
 import { DensekitError } from '../../util/errors.js';
 import { writeFileAtomic } from '../../util/atomic-write.js';
 import { expandGlobs } from '../../tasks/inputs.js';
@@ -14,6 +15,8 @@ export function registerMerge(program: Command): void {
     .option('-o, --out <file>', 'detector: the COCO results JSON to write; segmenter: the metrics JSON')
     .action(
       action((inputs: string[], opts: { out?: string }) => {
+        // Checked before any shard is read: a folder here would only fail at the very end.
+        if (opts.out !== undefined && existsSync(opts.out) && statSync(opts.out).isDirectory()) throw new DensekitError('is a folder; merge writes a JSON file (give a file name)', { file: opts.out });
         const files = expandGlobs(inputs);
         const what = classifyInputs(files);
         if (what.kind === 'shards' && what.shards[0]!.header.task === 'semantic') {

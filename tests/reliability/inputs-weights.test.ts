@@ -128,6 +128,19 @@ describe.concurrent('an unreadable image among readable ones: skipped, named, ex
     expect(readdirSync(out).sort()).toEqual(['a.png', 'b.png']);
   });
 
+  it('eval model: a metric over part of a split is not the split\'s metric, so an unreadable image is exit 2, no metrics written', async () => {
+    const val = imageFolder('eval-val', { [png1!.split('/').pop()!]: png1! }, [png2!.split('/').pop()!]);
+    const json = join(dir, 'eval-metrics.json');
+    const r = await cli([
+      'eval', 'model', '-c', DET, '-w', detWeights, '--engine', 'tfjs', '--json', json, ...sets(DET_SETS),
+      ...sets([`data.val.images=${val}`, `data.val.annotations=${join(dir, 'data', 'annotations', 'instances_val.json')}`]),
+    ]);
+    expect(r.status).toBe(2);
+    const bad = join(val, png2!.split('/').pop()!);
+    expect(linesWith(r.stderr, 'densekit:')).toEqual([`densekit: error: ${join(dir, 'data', 'annotations', 'instances_val.json')}: could not read 1 evaluation images, e.g. ${bad}: cannot decode image (Input file contains unsupported image format)`]);
+    expect(existsSync(json)).toBe(false);
+  });
+
   it('merge of shards whose run skipped an image: the merged file is written, the image named, exit 3', async () => {
     const weights = join(dir, 'fake-weights');
     writeFileSync(weights, 'weights');

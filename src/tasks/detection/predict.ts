@@ -2,6 +2,7 @@ import type { InputConfig } from '../../config/schema.js';
 import type { ImageInput } from '../inputs.js';
 import type { HostImage } from '../../io/rgb-image.js';
 import { DensekitError } from '../../util/errors.js';
+import { skipReason } from '../results-log.js';
 import { loadRgb } from '../../io/rgb-image.js';
 import { applyToImage, testGeometry } from '../../data/transforms.js';
 import type { GeneralizedRCNN } from '../../detection/rcnn.js';
@@ -68,7 +69,8 @@ export async function predictFile(model: GeneralizedRCNN, item: ImageInput, inpu
   try {
     image = await loadRgb(item.file);
   } catch (err) {
-    return { failed: err instanceof DensekitError ? err.message : String(err) };
+    // The reason without the file in front: whoever reports it names the file beside it.
+    return { failed: err instanceof DensekitError ? skipReason(item.file, err.message) : String(err) };
   }
   return { results: await detectImages(model, [{ image, imageId: item.imageId }], input, { ...o, onImage: undefined }) };
 }

@@ -10,6 +10,7 @@ import { linePlot, type Series } from './plots.js';
 import { toPng, toSvg, type Scene } from './scene.js';
 import { visualizeCoco } from './visualize-coco.js';
 import { resolveClassNames } from '../data/class-names.js';
+import type { SkippedImage } from '../tasks/task.js';
 
 const STAT_LABELS = ['AP', 'AP50', 'AP75', 'AP small', 'AP medium', 'AP large', 'AR@1', 'AR@10', 'AR@100', 'AR small', 'AR medium', 'AR large'];
 
@@ -73,6 +74,8 @@ export interface ReportOptions {
   limit?: number;
   /** A classes file naming the gallery's classes instead of the validation GT's categories. */
   classesFile?: string;
+  /** Told of the gallery images skipped because their files do not decode (of `total` to draw), when there are any. */
+  onSkipped?: (skipped: SkippedImage[], total: number) => void;
 }
 
 /**
@@ -123,7 +126,9 @@ export async function writeReport(runDir: string, opts: ReportOptions = {}): Pro
         plots.push(savePlot(out, `pr_${t}`, prCurves(E, `precision / recall (${t})`)));
       }
     }
-    gallery = await visualizeCoco({ imagesDir: config.data.val.images, results, resultsFile: predPath, gt, classNames, outDir: join(out, 'gallery'), scoreThreshold: 0.3, limit: opts.limit ?? 12 });
+    const drawn = await visualizeCoco({ imagesDir: config.data.val.images, results, resultsFile: predPath, gt, classNames, outDir: join(out, 'gallery'), scoreThreshold: 0.3, limit: opts.limit ?? 12 });
+    gallery = drawn.files;
+    if (drawn.skipped.length > 0) opts.onSkipped?.(drawn.skipped, drawn.total);
   }
   if (plots.length) sections.push(`<h2>Curves</h2>\n${plots.map((p) => `<img class="plot" src="${p}" alt="${p}">`).join('\n')}`);
   if (gallery.length) {

@@ -1,6 +1,6 @@
 import { createCanvas, loadImage } from '@napi-rs/canvas';
 import type { Coco, CocoAnnotation, Rle } from '@densekit/eval';
-import { loadRgb } from '../io/rgb-image.js';
+import type { SkippedImage } from '../tasks/task.js';
 import { maskToRle, rleFromCompressed } from '../structures/masks.js';
 import { className, resolveClassNames, type ClassNames } from '../data/class-names.js';
 import { drawInstances, type DrawItem } from './draw-instances.js';
@@ -9,6 +9,7 @@ import { matchForDisplay } from './match.js';
 import { drawableResult, readDisplayResults, type DisplayResult, type DrawableResult } from './display-results.js';
 import { imageFilesFromFolder, imageFilesFromGt, outputNames } from './image-files.js';
 import { StagedFolder } from './staged-folder.js';
+import { loadImageOrSkip } from './readable-image.js';
 import { DensekitError } from '../util/errors.js';
 
 export interface VisualizeOptions {
@@ -28,6 +29,13 @@ export interface VisualizeOptions {
   colorBy?: 'category' | 'instance';
   /** Told after each image is drawn. */
   onImage?: (done: number, total: number) => void;
+}
+
+/** What a visualization wrote: the PNGs, the images skipped (files that do not decode), and how many images it was to draw. */
+export interface VisualizeResult {
+  files: string[];
+  skipped: SkippedImage[];
+  total: number;
 }
 
 const FP_COLOR: Rgb = [230, 30, 30];
@@ -94,11 +102,11 @@ async function sideBySide(left: Buffer, right: Buffer, captions: [string, string
  * file: ground truth and predictions side by side, false positives (red)
  * and misses (yellow, dashed) marked by IoU ≥ 0.5 matching. Everything is
  * checked first (each results entry, against the GT when there is one, and
- * a file for every image to draw), and
- * the PNGs appear together at the end: a run that fails writes nothing.
- * Returns the written files.
+ * a file for every image to draw), and the PNGs appear together at the
+ * end: a run that fails writes nothing. An image whose file does not
+ * decode is skipped and named in `skipped`, the others drawn.
  */
-export async function visualizeCoco(o: VisualizeOptions): Promise<string[]> {
+export async function visualizeCoco(o: VisualizeOptions): Promise<VisualizeResult> {
   const resultsFile = o.resultsFile ?? '<results>';
   const checked = readDisplayResults(o.results, resultsFile);
   // Against a GT too: an image id it lacks is an error naming the entry.
@@ -117,9 +125,12 @@ export async function visualizeCoco(o: VisualizeOptions): Promise<string[]> {
   const names = o.classNames ?? resolveClassNames({ categories: gt?.dataset.categories, categoriesSource: gt?.source, dataDirs: [o.imagesDir] });
   const pngNames = outputNames(ids.map((id) => files.get(id)!));
   const colorBy = o.colorBy ?? 'category';
-  return StagedFolder.run(o.outDir, async (stage) => {
+  const skipped: SkippedImage[] = [];
+  const written = await StagedFolder.run(o.outDir, async (stage) => {
     for (const [k, id] of ids.entries()) {
-      const img = await loadRgb(files.get(id)!);
+      const img = await loadImageOrSkip(files.get(id)!, skipped);
+      o.onImage?.(k + 1, ids.length);
+      if (!img) continue;
       const dets = (byImage.get(id) ?? []).map((r) => drawableResult(r, img.height, img.width, resultsFile)).sort((a, b) => b.score - a.score);
       let png: Buffer;
       if (gt) {
@@ -134,7 +145,7 @@ export async function visualizeCoco(o: VisualizeOptions): Promise<string[]> {
         png = drawInstances(img, detItems(dets, names, colorBy));
       }
       stage.write(pngNames[k]!, png);
-      o.onImage?.(k + 1, ids.length);
     }
   });
+  return { files: written, skipped, total: ids.length };
 }

@@ -2,12 +2,14 @@ import { existsSync, readdirSync } from 'node:fs';
 import { basename, extname, join } from 'node:path';
 import { reduceZeroLabel } from '@densekit/eval';
 import { readLabelMap } from '../io/image.js';
-import { loadRgb } from '../io/rgb-image.js';
+import type { SkippedImage } from '../tasks/task.js';
 import { className, type ClassNames } from '../data/class-names.js';
 import { listImages } from '../tasks/inputs.js';
 import { DensekitError } from '../util/errors.js';
 import { drawSemanticOverlay } from './semantic-overlay.js';
 import { StagedFolder } from './staged-folder.js';
+import { loadImageOrSkip } from './readable-image.js';
+import type { VisualizeResult } from './visualize-coco.js';
 
 export interface SemanticVisualizeOptions {
   imagesDir: string;
@@ -77,14 +79,19 @@ export function semanticItems(o: Pick<SemanticVisualizeOptions, 'imagesDir' | 'p
  * Overlay predicted label maps (and their annotations) on their images
  * with a legend named by `classNames`, one PNG per label map. As for
  * instances, every input is checked first and the PNGs appear together
- * at the end: a run that fails writes nothing. Returns the written files.
+ * at the end: a run that fails writes nothing. An image that does not
+ * decode is skipped (returned in `skipped`); a label map that does not
+ * read, or does not fit its image, is bad input, as in eval ade20k.
  */
-export async function visualizeSemantic(o: SemanticVisualizeOptions): Promise<string[]> {
+export async function visualizeSemantic(o: SemanticVisualizeOptions): Promise<VisualizeResult> {
   const items = semanticItems(o);
   const name = (id: number) => className(o.classNames, id);
-  return StagedFolder.run(o.outDir, async (stage) => {
+  const skipped: SkippedImage[] = [];
+  const written = await StagedFolder.run(o.outDir, async (stage) => {
     for (const [k, it] of items.entries()) {
-      const img = await loadRgb(it.image);
+      const img = await loadImageOrSkip(it.image, skipped);
+      o.onImage?.(k + 1, items.length);
+      if (!img) continue;
       const pred = await readLabelMap(it.pred);
       if (pred.width !== img.width || pred.height !== img.height) throw new DensekitError(`label map is ${pred.width}x${pred.height}, its image ${img.width}x${img.height}`, { file: it.pred });
       if (it.gt !== undefined) {
@@ -94,7 +101,7 @@ export async function visualizeSemantic(o: SemanticVisualizeOptions): Promise<st
         stage.write(`${it.stem}_gt.png`, drawSemanticOverlay(img, labels, { className: name }));
       }
       stage.write(`${it.stem}.png`, drawSemanticOverlay(img, pred.data, { className: name }));
-      o.onImage?.(k + 1, items.length);
     }
   });
+  return { files: written, skipped, total: items.length };
 }

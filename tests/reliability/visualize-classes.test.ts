@@ -94,12 +94,28 @@ describe('visualize: instance results', () => {
     expect(pngsIn(out)).toEqual([]);
   });
 
-  it('an image that cannot be decoded, after others were drawn, leaves no PNG behind (exit 2 naming it)', () => {
+  it('an image that cannot be decoded is skipped and named, the others drawn: exit 3, as predict does', () => {
     const images = join(tmp(), 'val');
     cpSync(join(data, 'val'), images, { recursive: true });
-    writeFileSync(join(images, '000003.png'), 'not a png');
+    writeFileSync(join(images, '000002.png'), 'not a png');
     const out = join(tmp(), 'drawn');
-    expect(badInput(runCli(['visualize', '--images', images, '--dt', withBoxes, '--gt', gtPath, '-o', out, '--score-thr', '0']))).toMatch(/000003\.png: cannot decode image/);
+    const r = runCli(['visualize', '--images', images, '--dt', withBoxes, '--gt', gtPath, '-o', out, '--score-thr', '0']);
+    expect(r.status, r.stderr).toBe(3);
+    expect(r.stderr).toContain(`densekit: skipped ${join(images, '000002.png')}: cannot decode image`);
+    expect(r.stderr).toMatch(/1 of 3 images skipped/);
+    expect(pngsIn(out)).toEqual(['000001.png', '000003.png']);
+  });
+
+  it('a mask that does not fit its image, found after others were drawn, leaves no PNG behind (exit 2 naming the entry)', () => {
+    const bad = join(tmp(), 'bad-mask.json');
+    const entries = JSON.parse(readFileSync(withBoxes, 'utf8')) as { image_id: number; segmentation: { size: number[] } }[];
+    const last = entries.findLastIndex((e) => e.image_id === 3);
+    entries[last]!.segmentation.size = [41, 40];
+    writeFileSync(bad, JSON.stringify(entries));
+    const out = join(tmp(), 'drawn');
+    expect(badInput(runCli(['visualize', '--images', join(data, 'val'), '--dt', bad, '-o', out, '--score-thr', '0']))).toContain(
+      `${bad}: entry ${last}: segmentation.size: mask is 40x41 (width x height) but its image is 40x40`,
+    );
     expect(existsSync(out) ? readdirSync(out) : []).toEqual([]);
   });
 
@@ -205,6 +221,19 @@ describe('class names travel with label maps', () => {
     const byAde = drawSemanticOverlay(img, pred.data, { className: (c) => ADE20K_CLASSES[c] ?? `class ${c}` });
     expect(byData.equals(byAde)).toBe(false);
     expect(drawn.equals(byData)).toBe(true);
+  });
+
+  it('visualize --semantic skips an image that cannot be decoded and draws the others (exit 3)', () => {
+    const imgs = join(tmp(), 'images');
+    cpSync(images, imgs, { recursive: true });
+    const [first, second] = readdirSync(imgs).sort();
+    writeFileSync(join(imgs, first!), 'not a png');
+    const out = join(tmp(), 'overlays');
+    const r = runCli(['visualize', '--semantic', '--images', imgs, '--pred-dir', preds, '--gt-dir', ann, '--reduce-zero-label', '-o', out]);
+    expect(r.status, r.stderr).toBe(3);
+    expect(r.stderr).toContain(`densekit: skipped ${join(imgs, first!)}: cannot decode image`);
+    const stem = second!.replace(/\.png$/, '');
+    expect(pngsIn(out)).toEqual([`${stem}.png`, `${stem}_gt.png`]);
   });
 
   it('visualize --semantic with a label map whose image is missing names it and writes nothing', () => {

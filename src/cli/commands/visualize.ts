@@ -6,8 +6,9 @@ import { visualizeSemantic } from '../../vis/visualize-semantic.js';
 import { writeReport } from '../../vis/report.js';
 import { noClassNamesNote, resolveClassNames } from '../../data/class-names.js';
 import { progress } from '../../util/progress.js';
-import { action } from '../run-action.js';
+import { action, reportSkipped } from '../run-action.js';
 import { parseCount, parseScore } from '../option-values.js';
+import type { SkippedImage } from '../../tasks/task.js';
 
 interface VisOpts {
   images: string;
@@ -29,7 +30,7 @@ async function semantic(o: VisOpts): Promise<void> {
   const classNames = resolveClassNames({ file: o.classes, dataDirs, labelMaps: true });
   if (classNames.source === undefined) process.stderr.write(`densekit: note: ${noClassNamesNote(dataDirs)}\n`);
   let bar: ReturnType<typeof progress> | undefined;
-  const files = await visualizeSemantic({
+  const { files, skipped, total } = await visualizeSemantic({
     imagesDir: o.images,
     predDir: o.predDir,
     gtDir: o.gtDir,
@@ -41,6 +42,7 @@ async function semantic(o: VisOpts): Promise<void> {
   });
   bar?.stop();
   process.stdout.write(`wrote ${files.length} overlays to ${o.out}\n`);
+  reportSkipped(skipped, total);
 }
 
 async function instances(o: VisOpts): Promise<void> {
@@ -50,7 +52,7 @@ async function instances(o: VisOpts): Promise<void> {
   const classNames = resolveClassNames({ file: o.classes, categories: gt?.dataset.categories, categoriesSource: gt?.source, dataDirs: [o.images] });
   if (classNames.source === undefined) process.stderr.write(`densekit: note: ${noClassNamesNote([o.images])}\n`);
   let bar: ReturnType<typeof progress> | undefined;
-  const files = await visualizeCoco({
+  const { files, skipped, total } = await visualizeCoco({
     imagesDir: o.images,
     results,
     resultsFile: o.dt,
@@ -63,6 +65,7 @@ async function instances(o: VisOpts): Promise<void> {
   });
   bar?.stop();
   process.stdout.write(`wrote ${files.length} images to ${o.out}\n`);
+  reportSkipped(skipped, total);
 }
 
 export function registerVisualize(program: Command): void {
@@ -89,8 +92,10 @@ export function registerVisualize(program: Command): void {
     .option('--classes <file>', "class names for the gallery (as visualize's --classes); default: the validation GT's categories")
     .action(
       action(async (o: { run: string; limit: number; classes?: string }) => {
-        const index = await writeReport(o.run, { limit: o.limit, classesFile: o.classes });
+        let gallerySkipped: { skipped: SkippedImage[]; total: number } = { skipped: [], total: 0 };
+        const index = await writeReport(o.run, { limit: o.limit, classesFile: o.classes, onSkipped: (skipped, total) => (gallerySkipped = { skipped, total }) });
         process.stdout.write(`report: ${index}\n`);
+        reportSkipped(gallerySkipped.skipped, gallerySkipped.total, 'gallery images');
       }),
     );
 }

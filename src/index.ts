@@ -45,8 +45,10 @@ export { runRecipe, trainRun, type RecipeOptions } from './tasks/recipe.js';
 export type { TrainOptions, TrainResult } from './train/trainer.js';
 export { RUN_FILES, runPaths, readMetrics, readEvalRecord, type MetricsRecord, type EvalRecord } from './train/run-folder.js';
 export { writeShapesDataset, writeSemanticDataset, type SynthOptions } from './data/synthesize.js';
+export { resolveClassNames, readClassesFile, className, type ClassNames } from './data/class-names.js';
 
 // Drawing
 export { drawInstances, type DrawItem, type DrawOptions } from './vis/draw-instances.js';
 export { drawSemanticOverlay, type SemanticOverlayOptions } from './vis/semantic-overlay.js';
+export { visualizeSemantic } from './vis/visualize-semantic.js';
 export { writeReport, type ReportOptions } from './vis/report.js';

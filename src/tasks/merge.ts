@@ -2,6 +2,7 @@ import { existsSync, statSync } from 'node:fs';
 import { SemanticEvaluator } from '@densekit/eval';
 import { writeFileAtomicStream } from '../io/file-io.js';
 import { DensekitError } from '../util/errors.js';
+import { resolveClassNames } from '../data/class-names.js';
 import { firstByte, forEachListElement, LineReader } from './json-stream.js';
 import { BufferedSink, parseHeaderLine, parseRecordLine, readHeader, runDifference, skipReason, type ImageRecord, type RunHeader } from './results-log.js';
 import { semanticReport, type SemanticEvalReport } from './semantic/evaluate.js';
@@ -187,11 +188,16 @@ export interface AreaOptions {
   numClasses: number;
   reduceZeroLabel: boolean;
   ignoreIndex: number;
+  /** The annotations' folder (absolute), where the data's class names are found; absent in shards written before it was recorded. */
+  gtDir?: string;
 }
 
 /**
  * Sum the per-image areas of semantic shards: the mmseg metrics of the
  * whole set, exactly (the counts are integers), without reading a label map.
+ * Classes are named as `eval ade20k` names them on the same annotations
+ * (the data's classes.json, or ADE20K's for ADE20K); shards that do not
+ * record their annotations' folder show classes by id.
  */
 export function mergeSemanticAreas(shards: ShardFile[]): { report: SemanticEvalReport; labelMaps: number; skipped: { file: string; reason: string }[] } {
   const h = shards[0]!.header;
@@ -200,6 +206,9 @@ export function mergeSemanticAreas(shards: ShardFile[]): { report: SemanticEvalR
   if (!areas) {
     throw new DensekitError('these shards hold no areas (their prediction had no --gt-dir): their label maps are already in one folder; score them with densekit eval ade20k', { file: shards[0]!.path });
   }
+  const gtDir = typeof areas.gtDir === 'string' ? areas.gtDir : undefined;
+  // Read before the shards, so that a classes file that does not fit stops the merge before any work.
+  const classNames = resolveClassNames({ dataDirs: [gtDir], labelMaps: true, count: areas.numClasses, countSource: "the shards' number of classes" });
   const ev = new SemanticEvaluator({ numClasses: areas.numClasses, reduceZeroLabel: areas.reduceZeroLabel, ignoreIndex: areas.ignoreIndex });
   let labelMaps = 0;
   const skipped: { file: string; reason: string }[] = [];
@@ -212,5 +221,5 @@ export function mergeSemanticAreas(shards: ShardFile[]): { report: SemanticEvalR
     addAreas(ev, rec.areas as AreaRows);
     labelMaps++;
   });
-  return { report: semanticReport({ ...ev.metrics(), images: ev.images }, areas.numClasses), labelMaps, skipped };
+  return { report: semanticReport({ ...ev.metrics(), images: ev.images, classNames }, areas.numClasses), labelMaps, skipped };
 }

@@ -171,7 +171,7 @@ describe('sharded semantic prediction', () => {
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('two shards write label maps into one folder and their areas merge to the exact mIoU of eval ade20k', async () => {
+  it('two shards write label maps into one folder and their areas merge to the exact mIoU of eval ade20k, classes named alike', async () => {
     const cfg = 'configs/demo/mask2former_adapter_tiny_synth.yaml';
     const sets = ['input.test_size=64', 'input.train_size=64', 'model.backbone.pretrain_img_size=64'];
     await writeSemanticDataset({ out: join(dir, 'data'), trainImages: 1, valImages: 6, size: 64, seed: 2 });
@@ -191,8 +191,10 @@ describe('sharded semantic prediction', () => {
     expect(ok(cli(['merge', join(pred, 'predictions.shard-*.jsonl'), '-o', merged]))).toMatch(/merged 2 shards .*: 6 label maps/);
     const fromFiles = join(dir, 'files.json');
     ok(cli(['eval', 'ade20k', '--gt-dir', gtDir, '--pred-dir', pred, '--num-classes', '5', '--reduce-zero-label', '--json', fromFiles]));
-    const a = JSON.parse(readFileSync(merged, 'utf8')) as { mIoU: number; aAcc: number; mAcc: number; images: number; perClass: unknown[] };
+    const a = JSON.parse(readFileSync(merged, 'utf8')) as { mIoU: number; aAcc: number; mAcc: number; images: number; perClass: { name: string }[] };
     const b = JSON.parse(readFileSync(fromFiles, 'utf8')) as typeof a;
     expect(a).toEqual(b);
+    // Both name the classes by the data's classes.json (the shards record their annotations' folder).
+    expect(a.perClass.map((c) => c.name)).toEqual(JSON.parse(readFileSync(join(dir, 'data', 'classes.json'), 'utf8')));
   }, 600_000);
 });

@@ -8,7 +8,7 @@ import { loadConfig } from '../../config/index.js';
 import { initBackend, describeBackend } from '../../engine/backend.js';
 import { taskFor } from '../../tasks/index.js';
 import { chooseEngine, describeEngine } from '../../tasks/engine.js';
-import type { EngineOptions } from './engine-options.js';
+import { addEngineOptions, type EngineOptions } from './engine-options.js';
 import { parseCount } from '../option-values.js';
 import { evaluateCocoInputs } from '../../tasks/detection/evaluate-inputs.js';
 import { evaluateSemanticDirs, formatSemanticReport, renameClasses, semanticEvaluation, type SemanticEvalReport } from '../../tasks/semantic/evaluate.js';
@@ -71,15 +71,15 @@ export function registerEval(program: Command): void {
         if (opts.json) writeFileAtomic(opts.json, `${JSON.stringify(report, null, 2)}\n`);
       }),
     );
-  cmd
+  const model = cmd
     .command('model')
     .description('run a trained model on a dataset split of its config: COCO metrics for a detector, mIoU for a segmenter')
     .requiredOption('-c, --config <file>', 'model config (YAML)')
     .requiredOption('-w, --weights <file>', 'trained weights (.safetensors)')
-    .option('--split <name>', 'data split of the config (val or train)', 'val')
-    .option('--engine <name>', 'onnx or tfjs (default: onnx when onnxruntime-node loads)')
-    .option('--device <name>', 'onnx engine: cpu, webgpu or cuda', 'cpu')
-    .option('--threads <n>', 'onnx engine: CPU threads (default: all cores)', parseCount)
+    .option('--split <name>', 'data split of the config (val or train)', 'val');
+  // --engine, --device and --threads, checked against their choices when parsed (as predict's).
+  addEngineOptions(model);
+  model
     .option('--json <file>', 'also write the metrics as JSON')
     .option('--set <key=value...>', 'override a config key (repeatable)', collect, [])
     .option('--classes <file>', `segmenters: ${CLASSES_HELP} (a classes.json at the data's root, or ADE20K's for ADE20K)`)

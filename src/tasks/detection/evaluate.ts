@@ -1,3 +1,4 @@
+import { statSync } from 'node:fs';
 import { Coco, CocoEval, type IouType } from '@densekit/eval';
 import type { InputConfig } from '../../config/schema.js';
 import type { DetectionDataset } from '../../data/coco-dataset.js';
@@ -7,7 +8,7 @@ import type { TaskEvaluation } from '../../train/task.js';
 import { RUN_FILES, type EvalRecord } from '../../train/run-folder.js';
 import { DensekitError } from '../../util/errors.js';
 import { className, resolveClassNames, type ClassNames } from '../../data/class-names.js';
-import { predictFiles } from './predict.js';
+import { predictFile } from './predict.js';
 import type { DetectorEngine } from './onnx-engine.js';
 
 export interface DetectionMetrics {
@@ -72,7 +73,29 @@ export function namePerCategory(rows: readonly Omit<CategoryAp, 'name'>[], names
   return rows.map((r) => ({ categoryId: r.categoryId, name: className(names, r.categoryId), ap: r.ap, ap50: r.ap50, ap75: r.ap75 }));
 }
 
-/** Run the detector over a dataset's images and evaluate bbox (and segm when masks are predicted). */
+/**
+ * Every image a data set lists is a file that is there: a missing one is
+ * named before any image is predicted (it would otherwise be found only
+ * after the rest of the split has run).
+ */
+export function checkEvaluationImages(dataset: DetectionDataset): void {
+  for (const r of dataset.records) {
+    let isFile: boolean;
+    try {
+      isFile = statSync(r.file).isFile();
+    } catch (err) {
+      throw new DensekitError(`evaluation image listed in ${dataset.annotationFile} is not there (${(err as NodeJS.ErrnoException).code})`, { file: r.file });
+    }
+    if (!isFile) throw new DensekitError(`evaluation image listed in ${dataset.annotationFile} is not a file`, { file: r.file });
+  }
+}
+
+/**
+ * Run the detector over a dataset's images and evaluate bbox (and segm when
+ * masks are predicted). A metric over part of a split is not the split's:
+ * a missing image is refused before any is predicted, and the evaluation
+ * stops at the first image that does not decode.
+ */
 export async function evaluateDetector(
   model: GeneralizedRCNN,
   dataset: DetectionDataset,
@@ -80,11 +103,19 @@ export async function evaluateDetector(
   onImage?: (d: number, t: number) => void,
   engine?: DetectorEngine,
 ): Promise<{ metrics: DetectionMetrics; results: CocoDetection[] }> {
+  checkEvaluationImages(dataset);
   const wasTraining = model.training;
   model.eval();
   try {
-    const { results, failed } = await predictFiles(model, dataset.records.map((r) => ({ file: r.file, imageId: r.imageId })), input, { categoryIds: dataset.categoryIds, onImage, engine });
-    if (failed.length > 0) throw new DensekitError(`could not read ${failed.length} evaluation images, e.g. ${failed[0]!.file}: ${failed[0]!.reason}`, { file: dataset.annotationFile });
+    const results: CocoDetection[] = [];
+    const total = dataset.records.length;
+    let done = 0;
+    for (const r of dataset.records) {
+      const out = await predictFile(model, { file: r.file, imageId: r.imageId }, input, { categoryIds: dataset.categoryIds, engine });
+      if ('failed' in out) throw new DensekitError(`could not read 1 evaluation images, e.g. ${r.file}: ${out.failed}`, { file: dataset.annotationFile });
+      results.push(...out.results);
+      onImage?.(++done, total);
+    }
     const types: IouType[] = model.cfg.roi_heads.mask_on ? ['bbox', 'segm'] : ['bbox'];
     const { stats, summary } = cocoMetrics(dataset.annotationFile, results, types);
     return { metrics: { bbox: stats.bbox!, segm: stats.segm, summary, numDetections: results.length }, results };

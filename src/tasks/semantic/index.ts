@@ -8,11 +8,12 @@ import { semanticDataset, trainSemantic } from './train.js';
 import { evaluateSemantic, semanticEvaluation, semanticReport } from './evaluate.js';
 import { labelMapName, predictLabelMapFile, type AreaTarget } from './predict.js';
 import { existsSync, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { SemanticEvaluator } from '@densekit/eval';
 import { addAreas, type AreaRows } from '../merge.js';
 import { finishRecords, isCompleteFile, planPrediction, runPrediction, skippedOf } from '../predict-run.js';
 import { shardTag } from '../shards.js';
+import { refuseOutputCollisions } from '../inputs.js';
 import { exportSegmenterOnnx } from './export.js';
 
 /** The engine for a segmenter loaded from `weights`: its traced graphs are cached per weights and config. */
@@ -50,6 +51,9 @@ export function semanticTask(config: SegmenterRunConfig): Task {
       }
     },
     async predict(weights, files, out, opts = {}) {
+      // Each label map is named after its image without the folder: two images of one name would write one file.
+      // (A file listed twice is one image, as in the plan.)
+      refuseOutputCollisions([...new Set(files)], labelMapName, 'predict each folder into its own output folder');
       const areas = opts.gtDir ? areaTarget(config, opts.gtDir) : undefined;
       const plan = planPrediction({
         task: 'semantic',
@@ -57,7 +61,8 @@ export function semanticTask(config: SegmenterRunConfig): Task {
         configFile: opts.configFile,
         config: { model: config.model, input: config.input },
         files,
-        options: { areas: areas ? { numClasses: areas.numClasses, reduceZeroLabel: areas.reduceZeroLabel, ignoreIndex: areas.ignoreIndex } : null },
+        // The annotations' folder names the data's classes for `densekit merge` (as for eval ade20k).
+        options: { areas: areas ? { numClasses: areas.numClasses, reduceZeroLabel: areas.reduceZeroLabel, ignoreIndex: areas.ignoreIndex, gtDir: resolve(areas.gtDir) } : null },
         shard: opts.shard,
         engine: opts.engine?.name,
       });

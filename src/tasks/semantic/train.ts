@@ -6,6 +6,7 @@ import { loadSemanticDataset, type SemanticDataset } from '../../data/semantic-d
 import { augmentSemantic, reduceLabels, type SemanticSample } from '../../data/semantic-transforms.js';
 import { loadRgb } from '../../io/rgb-image.js';
 import { DensekitError } from '../../util/errors.js';
+import { checkClassCount } from '../../data/class-names.js';
 import { runTraining, type TrainOptions, type TrainResult } from '../../train/trainer.js';
 import type { TrainTask } from '../../train/task.js';
 import { Mask2Former } from '../../segmentation/mask2former.js';
@@ -47,6 +48,8 @@ function semanticTask(cfg: SegmenterRunConfig): TrainTask {
   const train = semanticDataset(cfg, 'train');
   if (!train) throw new DensekitError('no training data: set data.train.images and data.train.annotations', { key: 'data.train' });
   const val = semanticDataset(cfg, 'val');
+  // Class names (a data set's classes.json) that do not fit the model stop training before it starts.
+  for (const ds of val ? [train, val] : [train]) checkClassCount(ds.classNames, cfg.model.head.num_classes, 'model.head.num_classes');
   const model = new Mask2Former(cfg.model, cfg.input, cfg.train.seed).train();
   const crop = cfg.input.train_size;
   const aug = { cropSize: crop, minScale: cfg.input.min_scale, maxScale: cfg.input.max_scale, flipProb: cfg.input.flip_prob, catMaxRatio: 0.75, photometric: true };

@@ -205,7 +205,7 @@ describe("a detector's evaluation: every image or none", () => {
     });
     const seen: number[] = [];
     const err = await errorOf(() => evaluateDetector(model, set, cfg.input, (d) => seen.push(d)));
-    expect(err.message).toBe(`${ds.annotationFile}: could not read 1 evaluation images, e.g. ${bad}: cannot decode image (Input file contains unsupported image format)`);
+    expect(err.message).toBe(`${ds.annotationFile}: could not read evaluation image ${bad}: cannot decode image (Input file contains unsupported image format)`);
     expect(seen).toEqual([]);
   });
 });

@@ -137,7 +137,7 @@ describe.concurrent('an unreadable image among readable ones: skipped, named, ex
     ]);
     expect(r.status).toBe(2);
     const bad = join(val, png2!.split('/').pop()!);
-    expect(linesWith(r.stderr, 'densekit:')).toEqual([`densekit: error: ${join(dir, 'data', 'annotations', 'instances_val.json')}: could not read 1 evaluation images, e.g. ${bad}: cannot decode image (Input file contains unsupported image format)`]);
+    expect(linesWith(r.stderr, 'densekit:')).toEqual([`densekit: error: ${join(dir, 'data', 'annotations', 'instances_val.json')}: could not read evaluation image ${bad}: cannot decode image (Input file contains unsupported image format)`]);
     expect(existsSync(json)).toBe(false);
   });
 

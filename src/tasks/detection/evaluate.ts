@@ -112,7 +112,7 @@ export async function evaluateDetector(
     let done = 0;
     for (const r of dataset.records) {
       const out = await predictFile(model, { file: r.file, imageId: r.imageId }, input, { categoryIds: dataset.categoryIds, engine });
-      if ('failed' in out) throw new DensekitError(`could not read 1 evaluation images, e.g. ${r.file}: ${out.failed}`, { file: dataset.annotationFile });
+      if ('failed' in out) throw new DensekitError(`could not read evaluation image ${r.file}: ${out.failed}`, { file: dataset.annotationFile });
       results.push(...out.results);
       onImage?.(++done, total);
     }

@@ -8,7 +8,7 @@ import { DensekitError } from '../../util/errors.js';
 import { imageIds } from '../inputs.js';
 import type { Task } from '../task.js';
 import { detectionDataset, trainDetector } from './train.js';
-import { detectionEvaluation, evaluateDetector } from './evaluate.js';
+import { checkEvaluationImages, detectionEvaluation, evaluateDetector } from './evaluate.js';
 import { predictFile } from './predict.js';
 import { countResults, finishCocoList, finishRecords, isCompleteFile, planPrediction, runPrediction, skippedOf } from '../predict-run.js';
 import { shardResultsPath } from '../shards.js';
@@ -30,6 +30,8 @@ export function detectionTask(config: DetectorRunConfig): Task {
     async evaluate(weights, split, opts = {}) {
       const dataset = detectionDataset(config, split);
       if (!dataset) throw new DensekitError(`the config has no data.${split}`, { key: `data.${split}` });
+      // Every image is there before the weights are read.
+      checkEvaluationImages(dataset);
       const model = loadDetector(config.model, config.input, weights);
       const engine = detectorEngine(model, weights, config, opts.engine);
       try {

@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # GPU check (bench/gpu-check.ts): the WebGPU adapter and limits, BEiT-3 base/large
-# ViTDet forward at 1024², one base Mask R-CNN training step with its peak GPU memory.
+# ViTDet forward at 1024², one base Mask R-CNN training step with its peak GPU memory,
+# base Mask R-CNN inference on onnxruntime's WebGPU provider.
 #
 #   bench/gpu-check.sh [options]   run it (options: see bench/gpu-check.ts)
 #   bench/gpu-check.sh --pack      write .bench/gpu-bundle/: the check as one JavaScript
-#                                  file, Dawn's linux-x64 binary and the Vulkan loader,
-#                                  for a machine with no node_modules and no network
-#                                  (about 30 MB; copy it with the tree)
+#                                  file, Dawn's linux-x64 binary, the Vulkan loader and
+#                                  onnxruntime-node's linux-x64 build (xz-compressed,
+#                                  unpacked on first use), for a machine with no
+#                                  node_modules and no network (about 40 MB; copy it
+#                                  with the tree)
 #
 # Where node_modules is missing the bundle is used. Before running, the Vulkan set-up is
 # checked and what is missing is said: the loader (libvulkan.so.1) and a driver (ICD).
@@ -30,6 +33,9 @@ if [ "${1:-}" = "--pack" ]; then
     if [ -e "$d/libvulkan.so.1" ]; then cp -L "$d/libvulkan.so.1" "$BUNDLE/lib/"; break; fi
   done
   [ -e "$BUNDLE/lib/libvulkan.so.1" ] || echo "gpu-check --pack: no libvulkan.so.1 here to carry (install libvulkan1 to include it)" >&2
+  # onnxruntime-node (its JavaScript and linux-x64 library) compressed: 44 MB → 13 MB.
+  tar -cJf "$BUNDLE/onnxruntime.tar.xz" node_modules/onnxruntime-node/package.json node_modules/onnxruntime-node/dist \
+    node_modules/onnxruntime-node/bin/napi-v6/linux/x64 node_modules/onnxruntime-common
   du -sh "$BUNDLE" | sed 's/^/gpu-check --pack: wrote /'
   exit 0
 fi
@@ -65,6 +71,9 @@ echo "gpu-check: Vulkan drivers: $(for f in $ICDS; do printf '%s ' "$(basename "
 if [ -d node_modules/webgpu ] && [ -d node_modules/tsx ]; then
   exec node --conditions=source --import tsx bench/gpu-check.ts "$@"
 elif [ -f "$BUNDLE/gpu-check.mjs" ]; then
+  if [ -f "$BUNDLE/onnxruntime.tar.xz" ] && [ ! -d "$BUNDLE/node_modules/onnxruntime-node" ]; then
+    tar -C "$BUNDLE" -xJf "$BUNDLE/onnxruntime.tar.xz" || echo "gpu-check: could not unpack onnxruntime-node (is xz installed?); its WebGPU row is skipped" >&2
+  fi
   exec node "$BUNDLE/gpu-check.mjs" "$@"
 else
   echo "gpu-check: neither node_modules nor $BUNDLE/gpu-check.mjs is here: run npm ci, or bench/gpu-check.sh --pack on a machine that has them and copy $BUNDLE along" >&2

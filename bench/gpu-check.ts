@@ -31,6 +31,7 @@ const img = Number(arg('img', '1024'));
 const runs = Number(arg('runs', '3'));
 const sizes = arg('sizes', 'base,large').split(',').filter(Boolean) as ('base' | 'large')[];
 const trainIters = Number(arg('train', '1'));
+const onnxRuns = Number(arg('onnx', '2'));
 const jsonOut = arg('json', '');
 const allowSoftware = process.argv.includes('--allow-software') || process.env.DENSEKIT_BACKEND === 'webgpu';
 
@@ -133,6 +134,46 @@ async function main(): Promise<void> {
     };
     if (trainIters) log(`  ${perStep(b.syncReads - reads0).toFixed(0)} synchronous reads per step, ${perStep(b.syncReadMs - readMs0).toFixed(0)} ms in them (waiting for the GPU included)`);
     rows.push(['Mask R-CNN base train step (fwd+bwd+AdamW)', `${img}²`, (first / 1000).toFixed(2), times.length ? (median(times) / 1000).toFixed(3) : '-', gib(peak)]);
+  }
+  if (onnxRuns > 0) {
+    log(`Mask R-CNN (BEiT-3-base) inference at ${img}² on onnxruntime's WebGPU provider`);
+    const { loadOnnxRuntime } = await import('../src/engine/onnx/session.js');
+    const ort = await loadOnnxRuntime();
+    if (!ort.ok) {
+      log(`  skipped: onnxruntime-node cannot be loaded (${ort.reason})`);
+      rows.push(['Mask R-CNN base inference, onnxruntime WebGPU', `${img}²`, 'skipped', '-', '-']);
+    } else {
+      const { OnnxDetectorEngine } = await import('../src/tasks/detection/onnx-engine.js');
+      const { mkdtempSync, rmSync } = await import('node:fs');
+      const { tmpdir } = await import('node:os');
+      const { join } = await import('node:path');
+      const { config } = loadConfig('configs/coco/mask_rcnn_vitdet_beit3_base.yaml', ['model.backbone.pretrained=null', `input.train_size=${img}`, `input.test_size=${img}`, `input.square_pad=${img}`, 'model.test.score_thresh=0']);
+      if (!isDetectorConfig(config)) throw new Error('not a detector config');
+      const net = new GeneralizedRCNN(config.model, config.input, 0).eval();
+      const scene = synthShapesImage(new Rng(7), { width: img, height: img, minObjects: 6, maxObjects: 10, minSize: 0.05, maxSize: 0.3, colors: 'class' });
+      const list = net.preprocess([{ data: scene.rgb, width: img, height: img }], 'test');
+      const dir = mkdtempSync(join(tmpdir(), 'dk-gpu-onnx-'));
+      const engine = new OnnxDetectorEngine(net, dir, { device: 'webgpu' });
+      try {
+        // The first image traces the graphs (on this tfjs backend) and loads them.
+        let t0 = performance.now();
+        await engine.detect(list);
+        const first = performance.now() - t0;
+        const times: number[] = [];
+        for (let r = 0; r < onnxRuns; r++) {
+          t0 = performance.now();
+          await engine.detect(list);
+          times.push(performance.now() - t0);
+        }
+        result.onnx_webgpu_mask_rcnn_base = { firstMs: first, ms: times };
+        rows.push(['Mask R-CNN base inference, onnxruntime WebGPU (whole image)', `${img}²`, (first / 1000).toFixed(2), (median(times) / 1000).toFixed(3), '-']);
+      } finally {
+        await engine.dispose();
+        list.tensor.dispose();
+        net.dispose();
+        rmSync(dir, { recursive: true, force: true });
+      }
+    }
   }
   printTable(
     `GPU check on ${adapterWords(info.gpu!.adapter)} (first run includes shader compilation; then median of ${runs} forward / ${trainIters} training runs)`,

@@ -53,6 +53,8 @@ export class OrtGraph {
         intraOpNumThreads: opts.threads ?? availableParallelism(),
         interOpNumThreads: 1,
         graphOptimizationLevel: 'all',
+        // Errors only: on GPU providers it warns for every shape op it keeps on the CPU, by design.
+        logSeverityLevel: 3,
         ...(profileDir ? { enableProfiling: true, profileFilePrefix: join(profileDir, basename(file, '.onnx')) } : {}),
       });
       return new OrtGraph(loaded.ort, session, file);

@@ -179,6 +179,17 @@ describe('ONNX export refuses what a graph cannot hold', () => {
     fc.dispose();
   });
 
+  it('a large weight (passed to wasm as a transient copy) is recorded under its own name', async () => {
+    const fc = withInitSeed(2, () => new Linear(512, 512));
+    const x = tf.randomNormal([3, 512], 0, 1, 'float32', 2);
+    const { ort, tfjs, graph } = await bothEngines(() => ({ y: fc.forward(x) }), { x }, fc);
+    expect(graph.initializers.map((t) => t.name)).toContain('weight');
+    expect(graph.initializers.filter((t) => t.dims.join('x') === '512x512')).toHaveLength(1);
+    expect(maxAbsDiff(ort.y!.data, tfjs.y!.data)).toBeLessThan(1e-4);
+    x.dispose();
+    fc.dispose();
+  });
+
   it('a kernel without a conversion names the kernel and the module path', () => {
     const fc = withInitSeed(1, () => new Linear(4, 3));
     const x = tf.ones([2, 4]);

@@ -1,6 +1,6 @@
 import { tf, type Tensor } from '../tf.js';
 import { withGradient } from './custom-grad.js';
-import { isTracing } from '../tracing.js';
+import { compositeOp } from '../tracing.js';
 
 /**
  * `x @ w` over the last axis of x (w is [in, out]), with a gradient that
@@ -19,10 +19,22 @@ export function dense(x: Tensor, w: Tensor, opts: { transientOperand?: boolean }
   return withGradient([x, w], ([xi, wi], save) => {
     const x2 = xi!.reshape([-1, inDim]) as tf.Tensor2D;
     save([x2, wi!]);
-    // Inside a custom gradient's forward nothing is recorded: the copy can go at once.
-    const operand = opts.transientOperand ? tf.mul(wi!, 1) : wi!;
-    const y = tf.matMul(x2, operand as tf.Tensor2D);
-    if (operand !== wi) operand.dispose();
+    // Inside a custom gradient's forward nothing is recorded: the copy can go at
+    // once. A traced graph records the product with the weight itself (named).
+    const y = opts.transientOperand
+      ? compositeOp(
+          'MatMul',
+          [x2, wi!],
+          {},
+          () => {
+            const operand = tf.mul(wi!, 1);
+            const out = tf.matMul(x2, operand as tf.Tensor2D);
+            operand.dispose();
+            return out;
+          },
+          (e) => void e.node('MatMul', [e.input(0), e.input(1)], {}, [e.output()]),
+        )
+      : tf.matMul(x2, wi as tf.Tensor2D);
     return {
       value: y.reshape(outShape),
       gradFunc: (dy, [xs, ws]) => {
@@ -50,11 +62,10 @@ const TRANSIENT_PACK_ELEMS = 256 * 1024;
  * forward matmul as a copy freed after the call, which frees its packed form
  * with it: a copy and a repack per call, about 1% of the matmul at 4096
  * tokens. (In training the backward pass's operands are fresh transposes,
- * packed and freed per call already.) Not while tracing: the graph must
- * name the weight itself, not a copy.
+ * packed and freed per call already.)
  */
 export function denseWeight(x: Tensor, w: Tensor): Tensor {
-  return dense(x, w, { transientOperand: tf.getBackend() === 'wasm' && w.size >= TRANSIENT_PACK_ELEMS && !isTracing() });
+  return dense(x, w, { transientOperand: tf.getBackend() === 'wasm' && w.size >= TRANSIENT_PACK_ELEMS });
 }
 
 /**

@@ -151,6 +151,8 @@ function pool(op: 'MaxPool' | 'AveragePool'): Converter {
 export const CONVERTERS: Readonly<Record<string, Converter>> = {
   Identity: unary('Identity'),
   Reshape: (e) => void e.node('Reshape', [e.input(0), e.int64(e.outputShape())], {}, [e.output()]),
+  // A new axis of size 1: a reshape to the output's shape (shapes are fixed in a traced graph).
+  ExpandDims: (e) => void e.node('Reshape', [e.input(0), e.int64(e.outputShape())], {}, [e.output()]),
   Transpose: (e) => void e.node('Transpose', [e.input(0)], { perm: e.attrs.perm as number[] }, [e.output()]),
   Cast: (e) => void e.node('Cast', [e.input(0)], { to: ONNX_CAST_TO[e.attrs.dtype as string]! }, [e.output()]),
 

@@ -10,14 +10,18 @@ import { withGradient } from './custom-grad.js';
  * sampled values (gather → scatter) and to the coordinates (the blend
  * weights), on every backend.
  *
- * table: [B·H·W, C] (rows of B maps, row-major); px, py: [B, K] pixel
- * coordinates (x = (gx + 1)/2·W − 0.5 for a normalised grid gx);
- * H, W may be per-point tensors broadcastable to [B, K] (for multi-level
- * sampling), `base` the first row of each point's map. Returns [B, K, C].
+ * table: [B·H·W, C] (rows of B maps, row-major); px, py: pixel
+ * coordinates of the points, of any shape P (x = (gx + 1)/2·W − 0.5 for a
+ * normalised grid gx); H, W may be tensors broadcastable to P (per level in
+ * multi-level sampling), `base` (broadcastable to P) the first row of each
+ * point's map. Per-level values stay small tensors that broadcast: expanded
+ * to every point they would be large constants in a traced graph.
+ * Returns [...P, C].
  */
 export function bilinearSample(table: Tensor, px: Tensor, py: Tensor, H: Tensor | number, W: Tensor | number, base: Tensor): Tensor {
   const c = table.shape[1]!;
-  const [b, k] = px.shape as [number, number];
+  const points = px.shape;
+  const n = px.size;
   const rows = table.shape[0]!;
   const corners = [
     [0, 0],
@@ -43,9 +47,9 @@ export function bilinearSample(table: Tensor, px: Tensor, py: Tensor, H: Tensor 
       const xs = tf.minimum(tf.maximum(xi, 0), tf.sub(Wt, 1));
       const ys = tf.minimum(tf.maximum(yi, 0), tf.sub(Ht, 1));
       const idx = tf.cast(tf.add(base, tf.add(tf.mul(ys, Wt), xs)), 'int32').reshape([-1]);
-      const vals = gatherRows(tab!, idx).reshape([b, k, c]);
+      const vals = gatherRows(tab!, idx).reshape([...points, c]);
       const w = tf.mul(tf.mul(dx ? fx : tf.sub(1, fx), dy ? fy : tf.sub(1, fy)), valid);
-      const term = tf.mul(vals, w.reshape([b, k, 1]));
+      const term = tf.mul(vals, w.expandDims(-1));
       out = out ? tf.add(out, term) : term;
       saved.push(idx, valid, vals);
     }
@@ -64,10 +68,10 @@ export function bilinearSample(table: Tensor, px: Tensor, py: Tensor, H: Tensor 
           const wx = cx ? sfx : tf.sub(1, sfx);
           const wy = cy ? sfy : tf.sub(1, sfy);
           const w = tf.mul(tf.mul(wx, wy), valid);
-          const scat = tf.scatterND(idx.reshape([-1, 1]), tf.mul(g, w.reshape([b, k, 1])).reshape([b * k, c]), [rows, c]);
+          const scat = tf.scatterND(idx.reshape([-1, 1]), tf.mul(g, w.expandDims(-1)).reshape([n, c]), [rows, c]);
           dTable = dTable ? tf.add(dTable, scat) : scat;
           // d out / d fx = Σ_c g·vals · (±1)·wy·valid, likewise for fy.
-          const gv = tf.sum(tf.mul(g, vals), 2);
+          const gv = tf.sum(tf.mul(g, vals), -1);
           const ddx = tf.mul(tf.mul(gv, tf.mul(wy, valid)), cx ? 1 : -1);
           const ddy = tf.mul(tf.mul(gv, tf.mul(wx, valid)), cy ? 1 : -1);
           dx = dx ? tf.add(dx, ddx) : ddx;

@@ -65,16 +65,8 @@ function sampleQueries(table: Tensor, shapes: [number, number][], s: number, m: 
     const y = locations.slice([0, 0, 0, 0, 0, 1], [n, lq, m, L, P, 1]).reshape([n, lq, m, L, P]);
     const px = tf.sub(tf.mul(x, Wl), 0.5);
     const py = tf.sub(tf.mul(y, Hl), 0.5);
-    const full = [n, lq, m, L, P];
-    const k = lq * m * L * P;
-    const sampled = bilinearSample(
-      table,
-      px.reshape([n, k]),
-      py.reshape([n, k]),
-      tf.broadcastTo(Hl, full).reshape([n, k]),
-      tf.broadcastTo(Wl, full).reshape([n, k]),
-      tf.broadcastTo(base, full).reshape([n, k]),
-    ); // [N, K, D]
+    // Points [N, Lq, M, L, P]; the per-level sizes and bases broadcast over them.
+    const sampled = bilinearSample(table, px, py, Hl, Wl, base); // [N, Lq, M, L, P, D]
     // The base already contains n: sample from batch 0's frame of reference.
     const weighted = tf.mul(sampled.reshape([n, lq, m, L * P, d]), weights.reshape([n, lq, m, L * P, 1]));
     return tf.sum(weighted, 3).reshape([n, lq, m * d]);

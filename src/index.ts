@@ -26,6 +26,9 @@ export { segmenterStages, type SegmenterStages } from './tasks/semantic/stages.j
 export { chooseEngine, describeEngine, graphCacheDir, type EngineName, type InferenceEngine } from './tasks/engine.js';
 export { OnnxDetectorEngine, tfjsDetectorEngine, traceDetectorDense, type DetectorEngine } from './tasks/detection/onnx-engine.js';
 export { exportDetectorOnnx } from './tasks/detection/export.js';
+export { OnnxSegmenterEngine, tfjsSegmenterEngine, traceSegmenterScores, type SegmenterEngine } from './tasks/semantic/onnx-engine.js';
+export { exportSegmenterOnnx } from './tasks/semantic/export.js';
+export { slideScoresHost, wholeScoresHost, labelMap, hostCropScores, type CropScores, type HostScores } from './segmentation/sliding-window.js';
 export { traceGraph, type TraceInput, type TraceOptions } from './engine/onnx/tracer.js';
 export { writeOnnxModel } from './io/onnx-file.js';
 export { OrtGraph, loadOnnxRuntime, type OrtDevice, type OrtOptions } from './engine/onnx/session.js';

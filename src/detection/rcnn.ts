@@ -1,6 +1,6 @@
 import { Beit3Model } from '../backbone/beit3-model.js';
 import { tf, type Tensor } from '../engine/tf.js';
-import { Rng, withInitSeed } from '../engine/random.js';
+import { Rng, withInitSeed, withoutInitDraws } from '../engine/random.js';
 import type { DetectorConfig, InputConfig } from '../config/schema.js';
 import { buildViTDetBackbone, type ViTDetBackbone } from '../backbone/vitdet.js';
 import type { FeatureMaps, LevelShapes } from '../backbone/simple-feature-pyramid.js';
@@ -135,7 +135,7 @@ export function detectorPadding(input: InputConfig, mode: 'train' | 'test'): Pad
 
 /** A detector with trained weights (a densekit checkpoint or weights file), in eval mode. */
 export function loadDetector(cfg: DetectorConfig, input: InputConfig, weightsPath: string): GeneralizedRCNN {
-  // Full weights replace the backbone's pretrained initialisation: do not read it.
-  const model = new GeneralizedRCNN({ ...cfg, backbone: { ...cfg.backbone, pretrained: null } }, input, 0);
+  // Full weights replace every parameter: neither read the backbone's pretrained weights nor draw random ones.
+  const model = withoutInitDraws(() => new GeneralizedRCNN({ ...cfg, backbone: { ...cfg.backbone, pretrained: null } }, input, 0));
   return loadTrainedWeights(model, weightsPath).eval();
 }

@@ -1,9 +1,10 @@
 import { tf, type Tensor } from './tf.js';
-import { initRng, type Rng } from './random.js';
+import { initDrawsSkipped, initRng, type Rng } from './random.js';
 
 /** Parameter initialisers, drawing from `initRng()` (see `withInitSeed`) so that a seed fixes a model. */
 
 export function uniform(shape: number[], lo: number, hi: number, rng: Rng = initRng()): Tensor {
+  if (initDrawsSkipped()) return tf.zeros(shape, 'float32');
   const n = shape.reduce((a, b) => a * b, 1);
   const data = new Float32Array(n);
   for (let i = 0; i < n; i++) data[i] = rng.range(lo, hi);
@@ -11,6 +12,7 @@ export function uniform(shape: number[], lo: number, hi: number, rng: Rng = init
 }
 
 export function normal(shape: number[], std: number, rng: Rng = initRng()): Tensor {
+  if (initDrawsSkipped()) return tf.zeros(shape, 'float32');
   const n = shape.reduce((a, b) => a * b, 1);
   const data = new Float32Array(n);
   for (let i = 0; i < n; i++) data[i] = rng.normal() * std;
@@ -19,6 +21,7 @@ export function normal(shape: number[], std: number, rng: Rng = initRng()): Tens
 
 /** Normal truncated to [-2std, 2std] by redrawing (timm's trunc_normal_ with default bounds ≈ ±2). */
 export function truncNormal(shape: number[], std: number, rng: Rng = initRng()): Tensor {
+  if (initDrawsSkipped()) return tf.zeros(shape, 'float32');
   const n = shape.reduce((a, b) => a * b, 1);
   const data = new Float32Array(n);
   for (let i = 0; i < n; i++) {

@@ -1,6 +1,6 @@
 import { Module } from '../engine/module.js';
 import { tf, type Tensor } from '../engine/tf.js';
-import { Rng, withInitSeed } from '../engine/random.js';
+import { Rng, withInitSeed, withoutInitDraws } from '../engine/random.js';
 import { interpMatrix } from '../engine/ops/resize.js';
 import { dense } from '../engine/ops/dense.js';
 import { RowAssembler } from '../engine/ops/assemble.js';
@@ -223,7 +223,7 @@ export function writeClassScores(logits: Tensor, masks: Tensor, H: number, W: nu
 
 /** A segmenter with trained weights (a densekit checkpoint or weights file), in eval mode. */
 export function loadSegmenter(cfg: Mask2FormerConfig, input: InputConfig, weightsPath: string): Mask2Former {
-  // Full weights replace the backbone's pretrained initialisation: do not read it.
-  const model = new Mask2Former({ ...cfg, backbone: { ...cfg.backbone, pretrained: null } }, input, 0);
+  // Full weights replace every parameter: neither read the backbone's pretrained weights nor draw random ones.
+  const model = withoutInitDraws(() => new Mask2Former({ ...cfg, backbone: { ...cfg.backbone, pretrained: null } }, input, 0));
   return loadTrainedWeights(model, weightsPath).eval();
 }

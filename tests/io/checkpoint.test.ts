@@ -34,3 +34,26 @@ describe('training checkpoints', () => {
     for (const v of moments.values()) v.dispose();
   });
 });
+
+describe('loading trained weights', () => {
+  it('builds the model without random draws and still restores every parameter exactly', async () => {
+    const { withoutInitDraws } = await import('../../src/engine/random.js');
+    const { loadTrainedWeights } = await import('../../src/io/load-weights.js');
+    // Inside, initialisers give zeros and do not advance the seeded generator.
+    const skipped = withoutInitDraws(() => new Linear(4, 2));
+    expect(Array.from(skipped.weight.dataSync())).toEqual(new Array(8).fill(0));
+    const after = withInitSeed(7, () => {
+      withoutInitDraws(() => new Linear(4, 2)).dispose();
+      return new Linear(4, 2);
+    });
+    const fresh = withInitSeed(7, () => new Linear(4, 2));
+    expect(Array.from(after.weight.dataSync())).toEqual(Array.from(fresh.weight.dataSync()));
+    // A model built that way and loaded equals the saved one.
+    const path = join(mkdtempSync(join(tmpdir(), 'dk-ck-')), 'model_final.safetensors');
+    saveCheckpoint(path, fresh, undefined, meta);
+    const loaded = loadTrainedWeights(skipped, path);
+    expect(Array.from(loaded.weight.dataSync())).toEqual(Array.from(fresh.weight.dataSync()));
+    expect(Array.from(loaded.bias!.dataSync())).toEqual(Array.from(fresh.bias!.dataSync()));
+    for (const m of [after, fresh, loaded]) m.dispose();
+  });
+});

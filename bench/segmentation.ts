@@ -81,6 +81,10 @@ async function child(size: string, crop: number, width: number, runs: number, en
         if (r === 0) res.firstImage = s;
         else res.image.push(s);
       }
+    } catch (err) {
+      // Tracing runs the model once on wasm: a model that does not fit there cannot be traced there either.
+      if (!(err instanceof WasmOutOfMemoryError)) throw err;
+      res.error = `tracing on wasm: ${err.message}`;
     } finally {
       await engine.dispose();
       rmSync(dir, { recursive: true, force: true });

@@ -1,5 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import type { HostTensor } from '../../src/io/host-tensor.js';
+import { makeZip } from './zip.js';
 
 /**
  * Write a state dict as a PyTorch zip checkpoint (what `torch.save` makes
@@ -50,7 +51,7 @@ export function writeTorchCheckpoint(path: string, state: Map<string, HostTensor
     { name: 'archive/byteorder', data: Buffer.from('little') },
     ...storages.map((data, i) => ({ name: `archive/data/${i}`, data })),
   ];
-  writeFileSync(path, storedZip(members));
+  writeFileSync(path, makeZip(members));
 }
 
 class PickleWriter {
@@ -87,36 +88,4 @@ class PickleWriter {
   bytes(): Buffer {
     return Buffer.concat(this.parts);
   }
-}
-
-/** A zip archive of stored (uncompressed) members; CRCs are left 0 (the reader does not check them). */
-function storedZip(members: { name: string; data: Buffer }[]): Buffer {
-  const locals: Buffer[] = [];
-  const centrals: Buffer[] = [];
-  let offset = 0;
-  for (const m of members) {
-    const name = Buffer.from(m.name, 'utf8');
-    const lh = Buffer.alloc(30);
-    lh.writeUInt32LE(0x04034b50, 0);
-    lh.writeUInt32LE(m.data.length, 18);
-    lh.writeUInt32LE(m.data.length, 22);
-    lh.writeUInt16LE(name.length, 26);
-    locals.push(lh, name, m.data);
-    const ch = Buffer.alloc(46);
-    ch.writeUInt32LE(0x02014b50, 0);
-    ch.writeUInt32LE(m.data.length, 20);
-    ch.writeUInt32LE(m.data.length, 24);
-    ch.writeUInt16LE(name.length, 28);
-    ch.writeUInt32LE(offset, 42);
-    centrals.push(ch, name);
-    offset += 30 + name.length + m.data.length;
-  }
-  const cd = Buffer.concat(centrals);
-  const eocd = Buffer.alloc(22);
-  eocd.writeUInt32LE(0x06054b50, 0);
-  eocd.writeUInt16LE(members.length, 8);
-  eocd.writeUInt16LE(members.length, 10);
-  eocd.writeUInt32LE(cd.length, 12);
-  eocd.writeUInt32LE(offset, 16);
-  return Buffer.concat([...locals, cd, eocd]);
 }

@@ -145,6 +145,15 @@ export class Mask2Former extends Beit3Model {
    * (see `classScores`).
    */
   semanticScores(images: Tensor): Tensor {
+    return this.semanticOutputs(images).scores;
+  }
+
+  /**
+   * `semanticScores`, and with `keepQueries` the last decoder layer's class
+   * and mask logits it was computed from (what an exported graph also gives,
+   * for callers that combine them their own way).
+   */
+  semanticOutputs(images: Tensor, opts: { keepQueries?: boolean } = {}): { scores: Tensor; queries?: Prediction } {
     const [b, H, W] = images.shape as [number, number, number, number];
     // The scores' block (459 MB for 150 classes at 896²) is taken first, before
     // the backbone's work can fragment the heap; the bands are written into it.
@@ -158,14 +167,16 @@ export class Mask2Former extends Beit3Model {
             const logits = last.logits.slice([i, 0, 0], [1, q, -1]).reshape([q, -1]);
             writeClassScores(logits, last.masks.slice([i, 0, 0, 0], [1, q, -1, -1]).reshape(last.masks.shape.slice(1)), H, W, out);
           }
-          last.logits.dispose();
-          last.masks.dispose();
         }),
       );
+      if (!opts.keepQueries) {
+        last.logits.dispose();
+        last.masks.dispose();
+      }
       const flat = out.result();
       const scores = flat.reshape([b, H, W, -1]);
       flat.dispose();
-      return scores;
+      return opts.keepQueries ? { scores, queries: last } : { scores };
     } catch (err) {
       out.dispose();
       throw err;

@@ -176,7 +176,11 @@ describe('segmenter workflow', () => {
     const manifest = JSON.parse(readFileSync(join(exported, 'manifest.json'), 'utf8')) as { task: string; graphs: { file: string; inputs: { shape: number[] }[]; outputs: { name: string; shape: number[] }[] }[] };
     expect(manifest.task).toBe('semantic');
     expect(manifest.graphs[0]!.inputs[0]!.shape).toEqual([1, 64, 64, 3]);
-    expect(manifest.graphs[0]!.outputs[0]).toMatchObject({ name: 'scores', shape: [1, 64, 64, 5] });
+    expect(manifest.graphs[0]!.outputs).toEqual([
+      { name: 'scores', dtype: 'float32', shape: [1, 64, 64, 5], layout: 'NHWC' },
+      { name: 'class_logits', dtype: 'float32', shape: [1, 12, 6] },
+      { name: 'mask_logits', dtype: 'float32', shape: [1, 12, 16, 16] },
+    ]);
     expect(existsSync(join(exported, manifest.graphs[0]!.file))).toBe(true);
     expect(existsSync(join(exported, 'run_onnx.py'))).toBe(true);
 

@@ -265,6 +265,15 @@ describe('the segmenter on the ONNX engine', () => {
       expect(got.length).toBe(h * w);
       expect(same / ref.length).toBeGreaterThanOrEqual(0.999);
     }
+    // The exported form also gives the last decoder layer's class and mask logits.
+    const q = tf.randomNormal([1, 64, 64, 3], 0, 1, 'float32', 5);
+    const withQueries = await bothEngines(() => {
+      const { scores, queries } = model.semanticOutputs(q, { keepQueries: true });
+      return { scores, class_logits: queries!.logits, mask_logits: queries!.masks };
+    }, { crop: q }, model);
+    for (const k of ['scores', 'class_logits', 'mask_logits']) expect(maxAbsDiff(withQueries.ort[k]!.data, withQueries.tfjs[k]!.data), k).toBeLessThan(1e-4);
+    expect(withQueries.ort.mask_logits!.shape).toEqual([1, 12, 16, 16]);
+    q.dispose();
     // Both images are resized to a shorter side of 80: one crop shape, one graph.
     expect(readdirSync(dir).filter((f) => f.endsWith('.onnx'))).toEqual(['segmenter_scores_1x64x64x3.onnx']);
     await onnx.dispose();

@@ -83,7 +83,7 @@ export function exportSegmenterOnnx(config: SegmenterRunConfig, weights: string,
   const model = loadSegmenter(config.model, config.input, weights);
   const crop = tf.zeros([1, side, side, 3]);
   try {
-    const graph = traceSegmenterScores(model, crop);
+    const graph = traceSegmenterScores(model, crop, { queries: true });
     const file = 'segmenter_scores.onnx';
     const { dataBytes } = writeOnnxModel(join(outDir, file), { graph, opset: 17, producerName: 'densekit', producerVersion: '0', metadata: { stage: 'segmenter_scores', weights } });
     const manifest = {
@@ -93,9 +93,9 @@ export function exportSegmenterOnnx(config: SegmenterRunConfig, weights: string,
       graphs: [
         {
           file,
-          stage: 'normalised crop → per-pixel class scores (Mask2Former: class-weighted sigmoid masks)',
+          stage: 'normalised crop → per-pixel class scores (Mask2Former: class-weighted sigmoid masks), and the last decoder layer\'s class logits (no-object last) and mask logits at stride 4 they come from',
           inputs: graph.inputs.map((i) => ({ name: i.name, dtype: i.dtype, shape: i.dims, layout: 'NHWC' })),
-          outputs: graph.outputs.map((o) => ({ name: o.name, dtype: o.dtype, shape: o.dims, layout: 'NHWC' })),
+          outputs: graph.outputs.map((o) => ({ name: o.name, dtype: o.dtype, shape: o.dims, ...(o.name === 'scores' ? { layout: 'NHWC' } : {}) })),
         },
       ],
       preprocessing: {

@@ -23,10 +23,20 @@ export function tfjsSegmenterEngine(model: Mask2Former): SegmenterEngine {
   return { model, cropScores: hostCropScores((crop) => stages.scores(crop)), dispose: async () => {} };
 }
 
-/** The segmenter's graph — crop [1, h, w, 3] → scores [1, h, w, K] — traced at the crop's shape. */
-export function traceSegmenterScores(model: Mask2Former, crop: Tensor): OnnxGraph {
+/**
+ * The segmenter's graph — crop [1, h, w, 3] → scores [1, h, w, K] — traced
+ * at the crop's shape. With `queries`, the last decoder layer's
+ * `class_logits` [1, Q, K+1] (no-object last) and `mask_logits`
+ * [1, Q, h/4, w/4] are outputs too (exported graphs give them).
+ */
+export function traceSegmenterScores(model: Mask2Former, crop: Tensor, opts: { queries?: boolean } = {}): OnnxGraph {
   const stages = segmenterStages(model);
-  const { graph, outputs } = traceGraph(() => ({ scores: stages.scores(crop) }), [{ name: 'crop', tensor: crop }], { name: 'segmenter_scores', model });
+  const stage = (): Record<string, Tensor> => {
+    if (!opts.queries) return { scores: stages.scores(crop) };
+    const { scores, queries } = model.semanticOutputs(crop, { keepQueries: true });
+    return { scores, class_logits: queries!.logits, mask_logits: queries!.masks };
+  };
+  const { graph, outputs } = traceGraph(stage, [{ name: 'crop', tensor: crop }], { name: 'segmenter_scores', model });
   for (const t of Object.values(outputs)) t.dispose();
   return graph;
 }

@@ -58,11 +58,30 @@ async function tryWebGpu(allowSoftware: boolean): Promise<{ gpu?: WebGpuStart; e
   }
 }
 
+/**
+ * Start a backend whose module may install process handlers: the wasm
+ * module (emscripten) adds `uncaughtException` / `unhandledRejection`
+ * handlers that rethrow from inside its one-line minified source, which
+ * Node then prints whole (some 30 KB) above any uncaught error of the
+ * process. Node's own handling is the same without that line, so the
+ * handlers added while starting are removed.
+ */
+async function withoutAddedProcessHandlers<T>(start: () => Promise<T>): Promise<T> {
+  const uncaught = process.listeners('uncaughtException');
+  const rejections = process.listeners('unhandledRejection');
+  try {
+    return await start();
+  } finally {
+    for (const l of process.listeners('uncaughtException')) if (!uncaught.includes(l)) process.removeListener('uncaughtException', l);
+    for (const l of process.listeners('unhandledRejection')) if (!rejections.includes(l)) process.removeListener('unhandledRejection', l);
+  }
+}
+
 async function tryWasm(): Promise<boolean> {
   try {
     await import('@tensorflow/tfjs-backend-wasm');
     installWasmKernels();
-    return await tf.setBackend('wasm');
+    return await withoutAddedProcessHandlers(() => tf.setBackend('wasm'));
   } catch {
     return false;
   }
@@ -146,7 +165,7 @@ export async function switchBackend(name: BackendName): Promise<void> {
     installWasmKernels();
   }
   if (name === 'webgpu') gpu = await startWebGpu(true);
-  if (!(await tf.setBackend(name))) throw new Error(`backend ${name} could not be started`);
+  if (!(await withoutAddedProcessHandlers(() => tf.setBackend(name)))) throw new Error(`backend ${name} could not be started`);
   await tf.ready();
   selected = { name, reason: 'selected explicitly', gpu };
 }

@@ -19,11 +19,18 @@ export class GraphCache {
   ) {}
 
   /** The graph `name`: loaded, from the folder, or traced by `trace` now. */
-  async get(name: string, trace: () => OnnxGraph): Promise<OrtGraph> {
+  get(name: string, trace: () => OnnxGraph): Promise<OrtGraph> {
+    return this.getWritten(name, async (file) => {
+      writeOnnxModel(file, { graph: trace(), opset: 17, producerName: 'densekit', producerVersion: '0', metadata: { stage: name } });
+    });
+  }
+
+  /** The graph `name`: loaded, from the folder, or written to its file by `write` now (which may trace elsewhere). */
+  async getWritten(name: string, write: (file: string) => Promise<void>): Promise<OrtGraph> {
     const known = this.graphs.get(name);
     if (known) return known;
     const file = join(this.dir, `${name}.onnx`);
-    if (!existsSync(file)) writeOnnxModel(file, { graph: trace(), opset: 17, producerName: 'densekit', producerVersion: '0', metadata: { stage: name } });
+    if (!existsSync(file)) await write(file);
     const g = await OrtGraph.load(file, this.ort);
     this.graphs.set(name, g);
     return g;

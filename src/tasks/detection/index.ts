@@ -17,7 +17,7 @@ import { exportDetectorOnnx } from './export.js';
 /** The engine for a detector loaded from `weights`: its traced graphs are cached per weights and config. */
 function detectorEngine(model: GeneralizedRCNN, weights: string, config: DetectorRunConfig, engine: InferenceEngine | undefined): DetectorEngine {
   if (engine?.name !== 'onnx') return tfjsDetectorEngine(model);
-  return new OnnxDetectorEngine(model, graphCacheDir(weights, { model: config.model, input: config.input }), { device: engine.device, threads: engine.threads });
+  return new OnnxDetectorEngine(model, graphCacheDir(weights, { model: config.model, input: config.input }), { device: engine.device, threads: engine.threads }, { config, weights });
 }
 
 /** Detection (Mask R-CNN, Cascade Mask R-CNN) as a task. */

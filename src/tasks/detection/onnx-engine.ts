@@ -3,6 +3,9 @@ import { traceGraph } from '../../engine/onnx/tracer.js';
 import type { OrtGraph, OrtOptions } from '../../engine/onnx/session.js';
 import type { OnnxGraph } from '../../engine/onnx/proto.js';
 import { GraphCache } from '../graph-cache.js';
+import { traceInWorker } from '../trace-in-worker.js';
+import type { DetectorGraphSpec, TraceSource } from '../trace-job.js';
+import type { DetectorRunConfig } from '../../config/schema.js';
 import type { GeneralizedRCNN } from '../../detection/rcnn.js';
 import type { ImageList } from '../../structures/image-list.js';
 import type { RoiHeadRunner } from '../../detection/roi-heads.js';
@@ -72,18 +75,31 @@ export class OnnxDetectorEngine implements DetectorEngine {
   private readonly graphs: GraphCache;
   private readonly levels: string[];
 
+  /**
+   * With `source` (the model's config and weights file) and the wasm
+   * backend, graphs are traced in a worker thread, whose wasm heap is freed
+   * when it ends; otherwise on this thread, from `model` as it is.
+   */
   constructor(
     private readonly model: GeneralizedRCNN,
     graphDir: string,
     ort: OrtOptions = {},
+    private readonly source?: TraceSource<DetectorRunConfig>,
   ) {
     this.graphs = new GraphCache(graphDir, ort);
     this.levels = model.backbone.strides.map((l) => l.name);
   }
 
+  /** A graph from the folder, else traced now (once): in a worker when the engine has a source, else by `trace`. */
+  private graph(name: string, spec: DetectorGraphSpec, trace: () => OnnxGraph): Promise<OrtGraph> {
+    const source = this.source;
+    if (source && tf.getBackend() === 'wasm') return this.graphs.getWritten(name, (file) => traceInWorker({ task: 'detection', config: source.config, weights: source.weights, file, graph: spec }));
+    return this.graphs.get(name, trace);
+  }
+
   /** The backbone graph for this input shape: from the folder, else traced now (once). */
   graphFor(shape: readonly number[]): Promise<OrtGraph> {
-    return this.graphs.get(`detector_dense_${shape.join('x')}`, () => {
+    return this.graph(`detector_dense_${shape.join('x')}`, { kind: 'detector_dense', shape: [...shape] }, () => {
       const zeros = tf.zeros(shape as number[]);
       try {
         return traceDetectorDense(this.model, zeros).graph;
@@ -100,7 +116,8 @@ export class OnnxDetectorEngine implements DetectorEngine {
   private async runHead(head: HeadGraph, pyramid: HostOutputs, boxes: Float32Array, batchIndex: Int32Array): Promise<Record<string, Float32Array>> {
     const pooler = head.pooler;
     const shapes = pooler.levels.map((l) => pyramid[l.name]!.shape);
-    const g = await this.graphs.get(`${head.name}_${head.rows}_${shapes[0]!.join('x')}`, () => traceHead(this.model, head, shapes));
+    const levelShapes = shapes.map((sh) => [...sh]);
+    const g = await this.graph(`${head.name}_${head.rows}_${shapes[0]!.join('x')}`, head.cascadeStage === undefined ? { kind: 'mask_head', levelShapes } : { kind: 'box_head', stage: head.cascadeStage, levelShapes }, () => traceHead(this.model, head, shapes));
     const r = batchIndex.length;
     const parts: Record<string, Float32Array[]> = {};
     for (let start = 0; start < r; start += head.rows) {
@@ -162,6 +179,8 @@ export class OnnxDetectorEngine implements DetectorEngine {
 /** One ROI head as a graph: pyramid levels + boxes per level + batch index → named outputs. */
 export interface HeadGraph {
   name: string;
+  /** The cascade stage of a box head (undefined for the mask head). */
+  cascadeStage?: number;
   /** Rows of boxes per run. */
   rows: number;
   pooler: MultiLevelRoiPooler;
@@ -173,6 +192,7 @@ export interface HeadGraph {
 export function boxHeadGraph(model: GeneralizedRCNN, k: number): HeadGraph {
   return {
     name: `box_head_${k}`,
+    cascadeStage: k,
     rows: model.cfg.rpn.post_nms_topk_test,
     pooler: model.roi_heads.boxPooler,
     stage: (pooled) => {

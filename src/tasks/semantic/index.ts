@@ -19,7 +19,7 @@ import { exportSegmenterOnnx } from './export.js';
 /** The engine for a segmenter loaded from `weights`: its traced graphs are cached per weights and config. */
 function segmenterEngine(model: Mask2Former, weights: string, config: SegmenterRunConfig, engine: InferenceEngine | undefined): SegmenterEngine {
   if (engine?.name !== 'onnx') return tfjsSegmenterEngine(model);
-  return new OnnxSegmenterEngine(model, graphCacheDir(weights, { model: config.model, input: config.input }), { device: engine.device, threads: engine.threads });
+  return new OnnxSegmenterEngine(model, graphCacheDir(weights, { model: config.model, input: config.input }), { device: engine.device, threads: engine.threads }, { config, weights });
 }
 
 /**

@@ -1,6 +1,9 @@
 import { tf, type Tensor } from '../../engine/tf.js';
 import { traceGraph } from '../../engine/onnx/tracer.js';
-import type { OrtOptions } from '../../engine/onnx/session.js';
+import type { OrtGraph, OrtOptions } from '../../engine/onnx/session.js';
+import type { SegmenterRunConfig } from '../../config/schema.js';
+import { traceInWorker } from '../trace-in-worker.js';
+import type { TraceSource } from '../trace-job.js';
 import type { OnnxGraph } from '../../engine/onnx/proto.js';
 import type { Mask2Former } from '../../segmentation/mask2former.js';
 import { hostCropScores, type CropScores } from '../../segmentation/sliding-window.js';
@@ -51,23 +54,36 @@ export function traceSegmenterScores(model: Mask2Former, crop: Tensor, opts: { q
 export class OnnxSegmenterEngine implements SegmenterEngine {
   private readonly graphs: GraphCache;
 
+  /**
+   * With `source` (the model's config and weights file) and the wasm
+   * backend, graphs are traced in a worker thread, whose wasm heap is freed
+   * when it ends; otherwise on this thread, from `model` as it is.
+   */
   constructor(
     readonly model: Mask2Former,
     graphDir: string,
     ort: OrtOptions = {},
+    private readonly source?: TraceSource<SegmenterRunConfig>,
   ) {
     this.graphs = new GraphCache(graphDir, ort);
   }
 
-  readonly cropScores: CropScores = async (crop) => {
-    const g = await this.graphs.get(`segmenter_scores_${crop.shape.join('x')}`, () => {
-      const zeros = tf.zeros(crop.shape);
+  private graphFor(shape: number[]): Promise<OrtGraph> {
+    const name = `segmenter_scores_${shape.join('x')}`;
+    const source = this.source;
+    if (source && tf.getBackend() === 'wasm') return this.graphs.getWritten(name, (file) => traceInWorker({ task: 'semantic', config: source.config, weights: source.weights, file, graph: { kind: 'segmenter_scores', shape } }));
+    return this.graphs.get(name, () => {
+      const zeros = tf.zeros(shape);
       try {
         return traceSegmenterScores(this.model, zeros);
       } finally {
         zeros.dispose();
       }
     });
+  }
+
+  readonly cropScores: CropScores = async (crop) => {
+    const g = await this.graphFor([...crop.shape]);
     const out = await g.run({ crop: { data: crop.dataSync() as Float32Array, shape: crop.shape } });
     const s = out.scores!;
     return { data: s.data as Float32Array, shape: s.shape as [number, number, number, number] };

@@ -50,6 +50,18 @@ async function timed(f: () => void): Promise<number> {
   return performance.now() - t0;
 }
 
+/** The base Mask R-CNN config at the check's size (random weights). */
+function baseMaskRcnnConfig(extra: string[] = []) {
+  const { config } = loadConfig('configs/coco/mask_rcnn_vitdet_beit3_base.yaml', ['model.backbone.pretrained=null', `input.train_size=${img}`, `input.test_size=${img}`, `input.square_pad=${img}`, ...extra]);
+  if (!isDetectorConfig(config)) throw new Error('not a detector config');
+  return config;
+}
+
+/** The synthetic scene every detector row runs on. */
+function benchScene() {
+  return synthShapesImage(new Rng(7), { width: img, height: img, minObjects: 6, maxObjects: 10, minSize: 0.05, maxSize: 0.3, colors: 'class' });
+}
+
 async function main(): Promise<void> {
   const probe = probeAdapter(60_000);
   if (!probe.adapter) {
@@ -89,15 +101,9 @@ async function main(): Promise<void> {
 
   if (trainIters > 0) {
     log(`Mask R-CNN (BEiT-3-base) training step at ${img}²`);
-    const { config } = loadConfig('configs/coco/mask_rcnn_vitdet_beit3_base.yaml', [
-      'model.backbone.pretrained=null',
-      `input.train_size=${img}`,
-      `input.test_size=${img}`,
-      `input.square_pad=${img}`,
-    ]);
-    if (!isDetectorConfig(config)) throw new Error('not a detector config');
+    const config = baseMaskRcnnConfig();
     const net = new GeneralizedRCNN(config.model, config.input, 0).train();
-    const scene = synthShapesImage(new Rng(7), { width: img, height: img, minObjects: 6, maxObjects: 10, minSize: 0.05, maxSize: 0.3, colors: 'class' });
+    const scene = benchScene();
     const image = { data: scene.rgb, width: img, height: img };
     const gt = {
       boxes: Float32Array.from(scene.objects.flatMap((o) => [o.bbox[0], o.bbox[1], o.bbox[0] + o.bbox[2], o.bbox[1] + o.bbox[3]])),
@@ -147,10 +153,9 @@ async function main(): Promise<void> {
       const { mkdtempSync, rmSync } = await import('node:fs');
       const { tmpdir } = await import('node:os');
       const { join } = await import('node:path');
-      const { config } = loadConfig('configs/coco/mask_rcnn_vitdet_beit3_base.yaml', ['model.backbone.pretrained=null', `input.train_size=${img}`, `input.test_size=${img}`, `input.square_pad=${img}`, 'model.test.score_thresh=0']);
-      if (!isDetectorConfig(config)) throw new Error('not a detector config');
+      const config = baseMaskRcnnConfig(['model.test.score_thresh=0']);
       const net = new GeneralizedRCNN(config.model, config.input, 0).eval();
-      const scene = synthShapesImage(new Rng(7), { width: img, height: img, minObjects: 6, maxObjects: 10, minSize: 0.05, maxSize: 0.3, colors: 'class' });
+      const scene = benchScene();
       const list = net.preprocess([{ data: scene.rgb, width: img, height: img }], 'test');
       const dir = mkdtempSync(join(tmpdir(), 'dk-gpu-onnx-'));
       const engine = new OnnxDetectorEngine(net, dir, { device: 'webgpu' });

@@ -125,15 +125,11 @@ const stageStats = new Map<string, WasmStageStats>();
  * backend the stage's peak tensor bytes are recorded (`wasmStageStats`).
  */
 export function memoryStage<T>(name: string, fn: () => T): T {
-  stages.push(name);
-  const g = guard;
-  const outerPeak = g?.peak ?? 0;
-  if (g) g.peak = g.live;
-  const t0 = performance.now();
+  const end = beginStage(name);
   try {
     return fn();
   } finally {
-    recordStage(g, outerPeak, t0);
+    end();
   }
 }
 
@@ -143,26 +139,30 @@ export function memoryStage<T>(name: string, fn: () => T): T {
  * stack: run one pipeline at a time.
  */
 export async function memoryStageAsync<T>(name: string, fn: () => Promise<T>): Promise<T> {
+  const end = beginStage(name);
+  try {
+    return await fn();
+  } finally {
+    end();
+  }
+}
+
+/** Enter stage `name`; the returned function leaves it and records its time and peak. */
+function beginStage(name: string): () => void {
   stages.push(name);
   const g = guard;
   const outerPeak = g?.peak ?? 0;
   if (g) g.peak = g.live;
   const t0 = performance.now();
-  try {
-    return await fn();
-  } finally {
-    recordStage(g, outerPeak, t0);
-  }
-}
-
-function recordStage(g: Guard | undefined, outerPeak: number, t0: number): void {
-  const full = stages.join(' > ');
-  stages.pop();
-  if (g) {
-    const s = stageStats.get(full) ?? { runs: 0, ms: 0, peakTensorBytes: 0, heapBytes: 0 };
-    stageStats.set(full, { runs: s.runs + 1, ms: s.ms + performance.now() - t0, peakTensorBytes: Math.max(s.peakTensorBytes, g.peak), heapBytes: g.heapBytes() });
-    g.peak = Math.max(outerPeak, g.peak);
-  }
+  return () => {
+    const full = stages.join(' > ');
+    stages.pop();
+    if (g) {
+      const s = stageStats.get(full) ?? { runs: 0, ms: 0, peakTensorBytes: 0, heapBytes: 0 };
+      stageStats.set(full, { runs: s.runs + 1, ms: s.ms + performance.now() - t0, peakTensorBytes: Math.max(s.peakTensorBytes, g.peak), heapBytes: g.heapBytes() });
+      g.peak = Math.max(outerPeak, g.peak);
+    }
+  };
 }
 
 /** What `memoryStage` recorded since the last `resetWasmStageStats()`. */

@@ -14,6 +14,15 @@ import { DensekitError } from '../util/errors.js';
  * 2^53, far beyond any file).
  */
 
+/** Open `path` for reading: a file descriptor, or a DensekitError naming the file (`cannot read (ENOENT)`). */
+export function openForReading(path: string): number {
+  try {
+    return openSync(path, 'r');
+  } catch (err) {
+    throw new DensekitError(`cannot read (${(err as NodeJS.ErrnoException).code})`, { file: path });
+  }
+}
+
 /** Default size of one read or write call: 64 MiB. */
 export const DEFAULT_CHUNK_BYTES = 64 * 1024 * 1024;
 

@@ -1,4 +1,5 @@
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, fstatSync, readSync } from 'node:fs';
+import { openForReading } from '../io/file-io.js';
 import { DensekitError } from '../util/errors.js';
 
 /**
@@ -28,11 +29,7 @@ export class LineReader {
     opts: { chunkBytes?: number } = {},
   ) {
     this.chunk = opts.chunkBytes ?? CHUNK;
-    try {
-      this.fd = openSync(path, 'r');
-    } catch (err) {
-      throw new DensekitError(`cannot read (${(err as NodeJS.ErrnoException).code})`, { file: path });
-    }
+    this.fd = openForReading(path);
     this.size = fstatSync(this.fd).size;
   }
 
@@ -87,12 +84,7 @@ function isSpace(c: number): boolean {
  * naming the file and the entry.
  */
 export function forEachListElement(path: string, each: (text: string, index: number) => void): number {
-  let fd: number;
-  try {
-    fd = openSync(path, 'r');
-  } catch (err) {
-    throw new DensekitError(`cannot read (${(err as NodeJS.ErrnoException).code})`, { file: path });
-  }
+  const fd = openForReading(path);
   try {
     const size = fstatSync(fd).size;
     const chunk = Buffer.allocUnsafe(CHUNK);
@@ -163,12 +155,7 @@ export function forEachListElement(path: string, each: (text: string, index: num
 
 /** The first byte of a file that is not whitespace (-1 when there is none in its first 64 KiB). */
 export function firstByte(path: string): number {
-  let fd: number;
-  try {
-    fd = openSync(path, 'r');
-  } catch (err) {
-    throw new DensekitError(`cannot read (${(err as NodeJS.ErrnoException).code})`, { file: path });
-  }
+  const fd = openForReading(path);
   try {
     const buf = Buffer.allocUnsafe(64 << 10);
     const n = readSync(fd, buf, 0, buf.length, 0);

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readSync, rmSync, statSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { writeFileAtomicStream, type ByteSink } from '../io/file-io.js';
+import { openForReading, writeFileAtomicStream, type ByteSink } from '../io/file-io.js';
 import { DensekitError } from '../util/errors.js';
 import type { TaskKind } from './task.js';
 import { LineReader } from './json-stream.js';
@@ -81,12 +81,7 @@ export function sha256Of(text: string): string {
 
 /** SHA-256 of a file's bytes, read in 8 MiB pieces (a 1.4 GB checkpoint takes about a second). */
 export function hashFile(path: string): { bytes: number; sha256: string } {
-  let fd: number;
-  try {
-    fd = openSync(path, 'r');
-  } catch (err) {
-    throw new DensekitError(`cannot read (${(err as NodeJS.ErrnoException).code})`, { file: path });
-  }
+  const fd = openForReading(path);
   try {
     const h = createHash('sha256');
     const buf = Buffer.allocUnsafe(8 << 20);

@@ -19,14 +19,14 @@ function workerEntry(): URL {
 }
 
 /**
- * Trace `job` in a worker thread and wait for its file. Bad input (a
+ * Trace `job` in a worker thread into `file` and wait for it. Bad input (a
  * kernel with no conversion, the model not fitting the heap) comes back as
  * a DensekitError with the worker's message; anything else as an internal
  * error with the worker's stack.
  */
-export function traceInWorker(job: TraceJob): Promise<void> {
+export function traceInWorker(job: TraceJob, file: string): Promise<void> {
   return new Promise((resolve, reject) => {
-    const worker = new Worker(workerEntry(), { workerData: job });
+    const worker = new Worker(workerEntry(), { workerData: { job, file } });
     let answered = false;
     worker.once('message', (m: { ok: boolean; message?: string; densekit?: boolean; stack?: string }) => {
       answered = true;
@@ -38,10 +38,10 @@ export function traceInWorker(job: TraceJob): Promise<void> {
     });
     worker.once('error', (err) => {
       answered = true;
-      reject(new DensekitError(`tracing failed: ${err.message}`, { file: job.file }));
+      reject(new DensekitError(`tracing failed: ${err.message}`, { file }));
     });
     worker.once('exit', (code) => {
-      if (!answered) reject(new DensekitError(`the tracing thread exited (${code}) without a graph`, { file: job.file }));
+      if (!answered) reject(new DensekitError(`the tracing thread exited (${code}) without a graph`, { file }));
     });
   });
 }

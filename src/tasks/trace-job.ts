@@ -2,12 +2,12 @@ import type { DetectorRunConfig, SegmenterRunConfig } from '../config/schema.js'
 
 /**
  * One graph to trace, described by value so that another thread can build
- * the model and trace it: the run config, the weights file, the graph and
- * its input shapes, and the file to write.
+ * the model and trace it: the run config, the weights file, and the graph
+ * with its input shapes.
  */
 export type TraceJob =
-  | { task: 'detection'; config: DetectorRunConfig; weights: string; file: string; graph: DetectorGraphSpec }
-  | { task: 'semantic'; config: SegmenterRunConfig; weights: string; file: string; graph: { kind: 'segmenter_scores'; shape: number[] } };
+  | { task: 'detection'; config: DetectorRunConfig; weights: string; graph: DetectorGraphSpec }
+  | { task: 'semantic'; config: SegmenterRunConfig; weights: string; graph: { kind: 'segmenter_scores'; shape: number[] } };
 
 export type DetectorGraphSpec =
   | { kind: 'detector_dense'; shape: number[] }

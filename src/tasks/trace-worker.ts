@@ -45,11 +45,11 @@ function traceJob(job: TraceJob): OnnxGraph {
   }
 }
 
-const job = workerData as TraceJob;
+const { job, file } = workerData as { job: TraceJob; file: string };
 try {
   await switchBackend('wasm');
   const graph = traceJob(job);
-  writeOnnxModel(job.file, { graph, opset: 17, producerName: 'densekit', producerVersion: '0', metadata: { stage: graph.name } });
+  writeOnnxModel(file, { graph, opset: 17, producerName: 'densekit', producerVersion: '0', metadata: { stage: graph.name } });
   parentPort!.postMessage({ ok: true });
 } catch (err) {
   // The message already names the file or stage; whether it is bad input or a bug travels along.

@@ -23,7 +23,7 @@ describe('tracing in a worker thread', () => {
     const weights = join(dir, 'model.safetensors');
     saveCheckpoint(weights, model, undefined, { format: 'densekit-checkpoint-1', iteration: 0, optimizerStep: 0, loaderPosition: 0, rngStates: model.rngStates(), config: JSON.stringify(cfg) });
     const file = join(dir, 'detector_dense_1x128x128x3.onnx');
-    await traceInWorker({ task: 'detection', config: cfg, weights, file, graph: { kind: 'detector_dense', shape: [1, 128, 128, 3] } });
+    await traceInWorker({ task: 'detection', config: cfg, weights, graph: { kind: 'detector_dense', shape: [1, 128, 128, 3] } }, file);
     const x = tf.randomNormal([1, 128, 128, 3], 0, 1, 'float32', 6);
     const g = await OrtGraph.load(file, { threads: 1 });
     const out = await g.run({ images: { data: x.dataSync() as Float32Array, shape: x.shape } });
@@ -39,8 +39,8 @@ describe('tracing in a worker thread', () => {
     const dir = mkdtempSync(join(tmpdir(), 'dk-trace-worker-'));
     const file = join(dir, 'detector_dense_1x128x128x3.onnx');
     const weights = join(dir, 'missing.safetensors');
-    const job = { task: 'detection' as const, config: tinyDetectorConfig(true), weights, file, graph: { kind: 'detector_dense' as const, shape: [1, 128, 128, 3] } };
-    const err = await traceInWorker(job).catch((e: unknown) => e);
+    const job = { task: 'detection' as const, config: tinyDetectorConfig(true), weights, graph: { kind: 'detector_dense' as const, shape: [1, 128, 128, 3] } };
+    const err = await traceInWorker(job, file).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(DensekitError);
     expect((err as Error).message).toContain(weights);
     expect(existsSync(file)).toBe(false);

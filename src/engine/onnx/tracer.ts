@@ -55,6 +55,9 @@ interface BackendReads {
   read(dataId: object): Promise<ArrayLike<number>>;
 }
 
+/** A tensor's buffer, shape and dtype: what the tracer keys values by. */
+const infoOf = (t: Tensor): TensorInfo => ({ dataId: (t as unknown as TensorInfo).dataId, shape: [...t.shape], dtype: t.dtype });
+
 const keyOf = (t: { shape: readonly number[]; dtype: string }) => `${t.shape.join('x')}|${t.dtype}`;
 
 /** Values by (buffer, shape, dtype): backends share one buffer between a tensor and its reshapes. */
@@ -171,9 +174,8 @@ export function traceGraph(stage: () => Record<string, Tensor>, inputs: TraceInp
   };
 
   for (const i of inputs) {
-    const info = i.tensor as unknown as TensorInfo;
     usedNames.add(i.name);
-    dynamic.set({ dataId: info.dataId, shape: [...i.tensor.shape], dtype: i.tensor.dtype }, { name: i.name, kernel: 'input', module: i.name });
+    dynamic.set(infoOf(i.tensor), { name: i.name, kernel: 'input', module: i.name });
   }
 
   const originals = tf.getKernelsForBackend(backendName);
@@ -259,12 +261,11 @@ export function traceGraph(stage: () => Record<string, Tensor>, inputs: TraceInp
       },
       record(op, inputs, outputs, attrs, convert) {
         if (failure) return;
-        const info = (t: Tensor): TensorInfo => ({ dataId: (t as unknown as TensorInfo).dataId, shape: [...t.shape], dtype: t.dtype });
-        const ins = inputs.map(info);
+        const ins = inputs.map(infoOf);
         // On constants alone the result is a constant too.
         if (!ins.some((t) => dynamic.get(t))) return;
         try {
-          recordWith(op, convert, ins, outputs.map(info), attrs);
+          recordWith(op, convert, ins, outputs.map(infoOf), attrs);
         } catch (err) {
           failure = err;
         }
@@ -286,7 +287,7 @@ export function traceGraph(stage: () => Record<string, Tensor>, inputs: TraceInp
   }
 
   const outputs = Object.entries(result).map(([name, t]) => {
-    const info = { dataId: (t as unknown as TensorInfo).dataId, shape: [...t.shape], dtype: t.dtype };
+    const info = infoOf(t);
     const source = dynamic.get(info)?.name ?? constantName(info);
     usedNames.add(name);
     nodes.push({ opType: 'Identity', inputs: [source], outputs: [name], name: fresh(`output/${name}`), attributes: {} });

@@ -3,7 +3,6 @@ import { traceGraph } from '../../engine/onnx/tracer.js';
 import type { OrtGraph, OrtOptions } from '../../engine/onnx/session.js';
 import type { OnnxGraph } from '../../engine/onnx/proto.js';
 import { GraphCache } from '../graph-cache.js';
-import { traceInWorker } from '../trace-in-worker.js';
 import type { DetectorGraphSpec, TraceSource } from '../trace-job.js';
 import type { DetectorRunConfig } from '../../config/schema.js';
 import type { GeneralizedRCNN } from '../../detection/rcnn.js';
@@ -90,11 +89,9 @@ export class OnnxDetectorEngine implements DetectorEngine {
     this.levels = model.backbone.strides.map((l) => l.name);
   }
 
-  /** A graph from the folder, else traced now (once): in a worker when the engine has a source, else by `trace`. */
+  /** A graph from the folder, else traced now (once): from the source in a worker, or by `trace` (see GraphCache). */
   private graph(name: string, spec: DetectorGraphSpec, trace: () => OnnxGraph): Promise<OrtGraph> {
-    const source = this.source;
-    if (source && tf.getBackend() === 'wasm') return this.graphs.getWritten(name, (file) => traceInWorker({ task: 'detection', config: source.config, weights: source.weights, file, graph: spec }));
-    return this.graphs.get(name, trace);
+    return this.graphs.get(name, trace, this.source && { task: 'detection', ...this.source, graph: spec });
   }
 
   /** The backbone graph for this input shape: from the folder, else traced now (once). */

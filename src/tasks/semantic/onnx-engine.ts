@@ -2,7 +2,6 @@ import { tf, type Tensor } from '../../engine/tf.js';
 import { traceGraph } from '../../engine/onnx/tracer.js';
 import type { OrtGraph, OrtOptions } from '../../engine/onnx/session.js';
 import type { SegmenterRunConfig } from '../../config/schema.js';
-import { traceInWorker } from '../trace-in-worker.js';
 import type { TraceSource } from '../trace-job.js';
 import type { OnnxGraph } from '../../engine/onnx/proto.js';
 import type { Mask2Former } from '../../segmentation/mask2former.js';
@@ -70,16 +69,15 @@ export class OnnxSegmenterEngine implements SegmenterEngine {
 
   private graphFor(shape: number[]): Promise<OrtGraph> {
     const name = `segmenter_scores_${shape.join('x')}`;
-    const source = this.source;
-    if (source && tf.getBackend() === 'wasm') return this.graphs.getWritten(name, (file) => traceInWorker({ task: 'semantic', config: source.config, weights: source.weights, file, graph: { kind: 'segmenter_scores', shape } }));
-    return this.graphs.get(name, () => {
+    const trace = () => {
       const zeros = tf.zeros(shape);
       try {
         return traceSegmenterScores(this.model, zeros);
       } finally {
         zeros.dispose();
       }
-    });
+    };
+    return this.graphs.get(name, trace, this.source && { task: 'semantic', ...this.source, graph: { kind: 'segmenter_scores', shape } });
   }
 
   readonly cropScores: CropScores = async (crop) => {

@@ -1,4 +1,3 @@
-import { mkdirSync } from 'node:fs';
 import { basename, extname, join } from 'node:path';
 import type { InputConfig, SemanticTestConfig } from '../../config/schema.js';
 import type { HostImage } from '../../io/rgb-image.js';
@@ -9,7 +8,6 @@ import { SemanticEvaluator } from '@densekit/eval';
 import { loadRgb } from '../../io/rgb-image.js';
 import { writeFileAtomic } from '../../util/atomic-write.js';
 import { DensekitError } from '../../util/errors.js';
-import type { SkippedImage } from '../task.js';
 import { labelMap, slideScoresHost, wholeScoresHost } from '../../segmentation/sliding-window.js';
 import { tfjsSegmenterEngine, type SegmenterEngine } from './onnx-engine.js';
 
@@ -91,30 +89,4 @@ export async function predictLabelMapFile(
   const rows = areas ? await imageAreas(labels, img.width, img.height, file, areas) : undefined;
   writeFileAtomic(join(outDir, png), await encodeLabelPng(labels, img.width, img.height));
   return { png, ...(rows ? { areas: rows } : {}) };
-}
-
-/** Predict label maps for image files and write one `<name>.png` (class ids) per image into a folder. */
-export async function predictLabelMaps(
-  model: Mask2Former,
-  files: string[],
-  outDir: string,
-  input: InputConfig,
-  test: SemanticTestConfig,
-  onImage?: (done: number, total: number) => void,
-  engine: SegmenterEngine = tfjsSegmenterEngine(model),
-): Promise<{ written: number; skipped: SkippedImage[] }> {
-  mkdirSync(outDir, { recursive: true });
-  const skipped: SkippedImage[] = [];
-  let written = 0;
-  for (const file of files) {
-    try {
-      await predictLabelMapFile(model, file, outDir, input, test, undefined, engine);
-      written++;
-    } catch (err) {
-      if (!(err instanceof DensekitError)) throw err;
-      skipped.push({ file, reason: err.message });
-    }
-    onImage?.(written + skipped.length, files.length);
-  }
-  return { written, skipped };
 }
